@@ -1,0 +1,49 @@
+# uptick: `make demo` and `make test` are the two set-up commands.
+GO      ?= go
+BIN     := bin/uptick
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Command (or file) = Debian package, installed by hack/ensure-tools.sh when missing.
+DEMO_TOOLS := git=git gpg=gnupg
+TEST_TOOLS := $(DEMO_TOOLS) /usr/lib/git-core/git-http-backend=git docker-registry=docker-registry
+
+.PHONY: all build demo test tools vet fmt-check unit bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/uptick
+
+## demo: one real run against an in-process registry and a throwaway repo.
+demo: build
+	@hack/ensure-tools.sh $(DEMO_TOOLS)
+	@hack/demo.sh $(BIN)
+
+## test: vet, formatting and every test, installing the real parts tests need.
+test: tools vet fmt-check unit
+
+tools:
+	@hack/ensure-tools.sh $(TEST_TOOLS)
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -count=1 ./...
+
+## bench: Go benchmarks, including update vs grep over a 10,000-file tree.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: a short fuzzing pass over every parser.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime $(FUZZTIME) ./update
+	$(GO) test -run '^$$' -fuzz FuzzSemVerSelect -fuzztime $(FUZZTIME) ./policy
+
+clean:
+	rm -rf bin

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/go-git/go-git/v5"
+	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
+
+	"github.com/uptick-gitops/uptick"
+)
+
+// demoOptions are the flags of `uptick demo`.
+type demoOptions struct {
+	streams ioStreams
+	global  *globalOptions
+	dir     string
+}
+
+// demoTags are what the demo registry holds: each policy has something newer
+// than the fixtures to find, and something it must not pick.
+var demoTags = map[string][]string{
+	"demo/podinfo": {"6.3.5", "6.4.0", "6.4.1", "6.5.0", "6.5.3", "6.6.0-rc.1", "7.0.0", "latest"},
+	"demo/redis":   {"7.0.15", "7.2.4", "7.2.5", "7.4.1", "7.2.6-alpine"},
+}
+
+const demoConfig = `# uptick demo config: the same file a CronJob would mount.
+git:
+  url: %s
+  branch: main
+  commit:
+    author: {name: uptick, email: uptick@example.org}
+    signingKey: {file: %s}
+  push:
+    branch: main
+images:
+  - name: demo:podinfo
+    repository: %s/demo/podinfo
+    policy: {semver: {range: "^6.x"}}
+  - name: demo:redis
+    repository: %s/demo/redis
+    policy: {semver: {range: "~7.2"}}
+    exclude: ['-alpine$']
+update:
+  paths: [clusters]
+`
+
+func newCmdDemo(streams ioStreams, g *globalOptions) *cobra.Command {
+	opts := &demoOptions{streams: streams, global: g}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run one real pass against an in-process registry and a throwaway Git repository",
+		Long: `Start an in-process OCI registry holding two images with several tags, seed a
+throwaway bare Git repository with the embedded demo fleet (manifests with
+setter markers), generate a throwaway OpenPGP key, and do one real
+"uptick run" against them: the same code a CronJob runs. Then print the
+commit's diff, verify its signature, and run a second pass to show that
+nothing new means no commit.
+
+With --dir the repository, key and config stay there for inspection, e.g.
+  git --git-dir DIR/fleet.git log --show-signature -1`,
+		Example: `  uptick demo
+  uptick demo --dir /tmp/uptick-demo`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), opts) },
+	}
+	cmd.Flags().StringVar(&opts.dir, "dir", "", "keep the demo repository, key and config in this directory (default: a temporary directory, removed afterwards)")
+	return cmd
+}
+
+func runDemo(ctx context.Context, opts *demoOptions) error {
+	out := opts.streams.Out
+	logger, err := opts.global.logger(opts.streams.Err)
+	if err != nil {
+		return err
+	}
+	dir := opts.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "uptick-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	fmt.Fprintf(out, "==> in-process registry at %s\n", host)
+	if err := seedRegistry(ctx, host); err != nil {
+		return fmt.Errorf("seeding the demo registry: %w", err)
+	}
+
+	remoteDir := filepath.Join(dir, "fleet.git")
+	if err := seedFleet(remoteDir, host); err != nil {
+		return fmt.Errorf("seeding the demo repository: %w", err)
+	}
+	fmt.Fprintf(out, "==> throwaway Git remote at %s (branch main)\n", remoteDir)
+
+	keyFile := filepath.Join(dir, "signing-key.asc")
+	pub, err := writeDemoKey(keyFile, filepath.Join(dir, "signing-key.pub.asc"))
+	if err != nil {
+		return fmt.Errorf("generating the demo signing key: %w", err)
+	}
+	fmt.Fprintf(out, "==> throwaway OpenPGP key %X written to %s\n", pub.PrimaryKey.Fingerprint, keyFile)
+
+	cfgFile := filepath.Join(dir, "uptick.yaml")
+	cfgText := fmt.Sprintf(demoConfig, "file://"+filepath.ToSlash(remoteDir), keyFile, host, host)
+	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(cfgFile)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\n==> uptick run --config %s\n", cfgFile)
+	pass := passOptions{cfg: cfg, until: stageAll, logger: logger, getenv: opts.global.getenv}
+	rep, err := runPass(ctx, pass)
+	if err != nil {
+		return err
+	}
+	for _, img := range rep.Images {
+		fmt.Fprintf(out, "image %s (%s): %d tags: %s\n", img.Name, img.Repository, len(demoTagsFor(img.Repository, host)), strings.Join(demoTagsFor(img.Repository, host), " "))
+	}
+	fmt.Fprintln(out)
+	if err := printReport(out, rep, outputText, stageAll); err != nil {
+		return err
+	}
+	if rep.failed() || !rep.Pushed {
+		return errStageFailed
+	}
+
+	fmt.Fprintf(out, "\n==> the pushed commit\n")
+	if err := showCommit(out, remoteDir, rep.Commit, pub); err != nil {
+		return err
+	}
+	if err := writeDiff(out, rep); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\n==> a second run, with nothing new in the registry\n")
+	rep2, err := runPass(ctx, pass)
+	if err != nil {
+		return err
+	}
+	if err := printReport(out, rep2, outputText, stageAll); err != nil {
+		return err
+	}
+	if rep2.failed() || rep2.Commit != "" {
+		return fmt.Errorf("second demo pass: expected no commit, got %q: %w", rep2.Commit, errStageFailed)
+	}
+	return nil
+}
+
+func demoTagsFor(repo, host string) []string {
+	return demoTags[strings.TrimPrefix(repo, host+"/")]
+}
+
+// seedRegistry pushes a distinct random image for every demo tag.
+func seedRegistry(ctx context.Context, host string) error {
+	for repo, tags := range demoTags {
+		for _, tag := range tags {
+			ref, err := name.NewTag(host + "/" + repo + ":" + tag)
+			if err != nil {
+				return err
+			}
+			img, err := random.Image(512, 1)
+			if err != nil {
+				return err
+			}
+			if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+				return fmt.Errorf("pushing %s: %w", ref, err)
+			}
+		}
+	}
+	return nil
+}
+
+// seedFleet creates a bare repository holding the embedded demo fleet on
+// branch main, with the registry address filled in.
+func seedFleet(remoteDir, host string) error {
+	if err := os.RemoveAll(remoteDir); err != nil {
+		return err
+	}
+	if _, err := git.PlainInitWithOptions(remoteDir, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}}); err != nil {
+		return err
+	}
+	seed, err := os.MkdirTemp("", "uptick-demo-seed-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(seed)
+	repo, err := git.PlainInitWithOptions(seed, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}})
+	if err != nil {
+		return err
+	}
+	const root = "testdata/demo/fleet"
+	err = fs.WalkDir(uptick.DemoFleet, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := uptick.DemoFleet.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		data = bytes.ReplaceAll(data, []byte("127.0.0.1:5000"), []byte(host))
+		dst := filepath.Join(seed, filepath.FromSlash(strings.TrimPrefix(p, root+"/")))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.AddGlob("."); err != nil {
+		return err
+	}
+	who := &object.Signature{Name: "fleet admin", Email: "admin@example.org", When: time.Now()}
+	if _, err := wt.Commit("Add the demo fleet", &git.CommitOptions{Author: who, Committer: who}); err != nil {
+		return err
+	}
+	if _, err := repo.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{remoteDir}}); err != nil {
+		return err
+	}
+	return repo.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []gitconfig.RefSpec{"refs/heads/main:refs/heads/main"}})
+}
+
+// writeDemoKey generates an unencrypted Ed25519 signing key, writing the
+// armored private key (for uptick) and public key (for gpg --import).
+func writeDemoKey(privFile, pubFile string) (*openpgp.Entity, error) {
+	e, err := openpgp.NewEntity("uptick demo", "throwaway", "uptick-demo@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		return nil, err
+	}
+	write := func(file, blockType string, serialize func(io.Writer) error) error {
+		var buf bytes.Buffer
+		w, err := armor.Encode(&buf, blockType, nil)
+		if err != nil {
+			return err
+		}
+		if err := serialize(w); err != nil {
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return os.WriteFile(file, buf.Bytes(), 0o600)
+	}
+	if err := write(privFile, openpgp.PrivateKeyType, func(w io.Writer) error { return e.SerializePrivate(w, nil) }); err != nil {
+		return nil, err
+	}
+	if err := write(pubFile, openpgp.PublicKeyType, e.Serialize); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// showCommit prints the pushed commit as the remote has it, and checks its
+// signature against the demo public key.
+func showCommit(out io.Writer, remoteDir, sha string, pub *openpgp.Entity) error {
+	repo, err := git.PlainOpen(remoteDir)
+	if err != nil {
+		return err
+	}
+	ref, err := repo.Head()
+	if err != nil {
+		return err
+	}
+	if ref.Hash().String() != sha {
+		return fmt.Errorf("remote main is at %s, not the pushed commit %s", ref.Hash(), sha)
+	}
+	c, err := repo.CommitObject(ref.Hash())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "commit %s\nAuthor: %s <%s>\n\n%s\n", c.Hash, c.Author.Name, c.Author.Email, indent(c.Message))
+	var armored bytes.Buffer
+	w, err := armor.Encode(&armored, openpgp.PublicKeyType, nil)
+	if err != nil {
+		return err
+	}
+	if err := pub.Serialize(w); err != nil {
+		return err
+	}
+	w.Close()
+	signer, err := c.Verify(armored.String())
+	if err != nil {
+		return fmt.Errorf("verifying the signature of %s: %w", short(sha), err)
+	}
+	for id := range signer.Identities {
+		fmt.Fprintf(out, "signature: good, by %q (key %X)\n\n", id, signer.PrimaryKey.Fingerprint)
+		break
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Exit codes, mapped in exitCode and nowhere else.
+const (
+	exitOK      = 0 // success, whether or not anything changed
+	exitFailed  = 1 // a stage failed (registry, git, a file that could not be updated)
+	exitBadArgs = 2 // bad config, flags or input
+)
+
+// usageError is a bad flag or argument: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// errStageFailed marks a run that completed what it could and already
+// reported its failures in the summary; exitCode prints nothing more.
+var errStageFailed = errors.New("one or more stages failed")
+
+// exitCode prints err (unless already reported) and maps it to the process
+// exit code.
+func exitCode(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if !errors.Is(err, errStageFailed) {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+	}
+	var ce *configError
+	var ue *usageError
+	if errors.As(err, &ce) || errors.As(err, &ue) {
+		return exitBadArgs
+	}
+	return exitFailed
+}

@@ -1,0 +1,19 @@
+// Command uptick keeps a GitOps repository's image references up to date:
+// one run clones the repository, lists registry tags, picks the newest tag
+// each policy allows, rewrites the marked YAML fields byte-exactly, and
+// commits and pushes the change.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newCmdRoot(ioStreams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Getenv).ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(os.Stderr, err))
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// stageOptions are the flags of the commands that run the pipeline partway:
+// plan, scan and policy.
+type stageOptions struct {
+	streams    ioStreams
+	global     *globalOptions
+	configFile string
+	workdir    string
+	output     string
+	until      stage
+}
+
+func newCmdPlan(streams ioStreams, g *globalOptions) *cobra.Command {
+	opts := &stageOptions{streams: streams, global: g, until: stageUpdate}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what run would change, as a unified diff, without writing anything",
+		Long: `Run every stage but the writing ones: clone, scan, select and rewrite in
+memory, then print the unified diff that "uptick run" would commit and the
+commit message it would use. Nothing is written to the repository or pushed.`,
+		Example: `  uptick plan --config uptick.yaml
+  uptick plan --config uptick.yaml --output json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
+	}
+	addConfigFlags(cmd, &opts.configFile, &opts.workdir, &opts.output)
+	return cmd
+}
+
+func newCmdScan(streams ioStreams, g *globalOptions) *cobra.Command {
+	opts := &stageOptions{streams: streams, global: g, until: stageScan}
+	cmd := &cobra.Command{
+		Use:     "scan",
+		Short:   "List the tags of every configured image (the scan stage alone)",
+		Example: `  uptick scan --config uptick.yaml --output json`,
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
+	}
+	addConfigFlags(cmd, &opts.configFile, nil, &opts.output)
+	return cmd
+}
+
+func newCmdPolicy(streams ioStreams, g *globalOptions) *cobra.Command {
+	opts := &stageOptions{streams: streams, global: g, until: stagePolicy}
+	cmd := &cobra.Command{
+		Use:     "policy",
+		Short:   "Show the tag each image's policy selects (scan and policy stages)",
+		Example: `  uptick policy --config uptick.yaml`,
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
+	}
+	addConfigFlags(cmd, &opts.configFile, nil, &opts.output)
+	return cmd
+}
+
+func runStage(ctx context.Context, opts *stageOptions) error {
+	if err := checkOutput(opts.output); err != nil {
+		return err
+	}
+	log, err := opts.global.logger(opts.streams.Err)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(opts.configFile)
+	if err != nil {
+		return err
+	}
+	rep, err := runPass(ctx, passOptions{cfg: cfg, until: opts.until, workdir: opts.workdir, logger: log, getenv: opts.global.getenv})
+	if err != nil {
+		return err
+	}
+	if opts.until == stageUpdate && opts.output == outputText {
+		if err := writeDiff(opts.streams.Out, rep); err != nil {
+			return err
+		}
+		if rep.Message != "" {
+			fmt.Fprintf(opts.streams.Out, "\ncommit message:\n%s\n", indent(rep.Message))
+		}
+	}
+	if err := printReport(opts.streams.Out, rep, opts.output, opts.until); err != nil {
+		return err
+	}
+	if rep.failed() {
+		return errStageFailed
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/uptick-gitops/uptick/update"
+)
+
+// updateOptions are the flags of `uptick update`.
+type updateOptions struct {
+	streams ioStreams
+	global  *globalOptions
+	path    string
+	images  []string
+	dryRun  bool
+	output  string
+}
+
+func newCmdUpdate(streams ioStreams, g *globalOptions) *cobra.Command {
+	opts := &updateOptions{streams: streams, global: g}
+	cmd := &cobra.Command{
+		Use:   "update",
+		Short: "Set marked image fields in local YAML files (the update stage alone)",
+		Long: `Apply setter values to the YAML files under --path, without a registry or git.
+Each --image NAME=REF sets the fields whose marker names policy NAME (with
+or without a "namespace:" prefix) from REF, a full image reference:
+the whole reference for plain markers, and its repository, tag or digest for
+":name", ":tag" and ":digest" markers. Only the marked values change; every
+other byte of a file stays as it was.`,
+		Example: `  uptick update --path clusters/prod --image podinfo=ghcr.io/stefanprodan/podinfo:6.5.3
+  uptick update --path . --image flux-system:app=registry.example/app:1.2.3@sha256:0123...  --dry-run`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runUpdate(cmd.Context(), opts) },
+	}
+	cmd.Flags().StringVar(&opts.path, "path", ".", "directory holding the YAML files")
+	cmd.Flags().StringArrayVar(&opts.images, "image", nil, "NAME=REF: the image policy NAME now selects REF (repeatable)")
+	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "print the diff instead of writing the files")
+	cmd.Flags().StringVarP(&opts.output, "output", "o", outputText, "summary format: text or json")
+	return cmd
+}
+
+func parseImageFlags(flags []string) (map[update.PolicyRef]update.Image, error) {
+	if len(flags) == 0 {
+		return nil, &usageError{fmt.Errorf("--image: at least one NAME=REF is required")}
+	}
+	images := make(map[update.PolicyRef]update.Image, len(flags))
+	for _, f := range flags {
+		name, ref, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, &usageError{fmt.Errorf("--image %q: want NAME=REF", f)}
+		}
+		pr, err := update.ParsePolicyRef(name)
+		if err != nil {
+			return nil, &usageError{fmt.Errorf("--image %q: %w", f, err)}
+		}
+		img, err := update.ParseImage(ref)
+		if err != nil {
+			return nil, &usageError{fmt.Errorf("--image %q: %w", f, err)}
+		}
+		if _, dup := images[pr]; dup {
+			return nil, &usageError{fmt.Errorf("--image %q: %s given twice", f, pr)}
+		}
+		images[pr] = img
+	}
+	return images, nil
+}
+
+func runUpdate(ctx context.Context, opts *updateOptions) error {
+	if err := checkOutput(opts.output); err != nil {
+		return err
+	}
+	images, err := parseImageFlags(opts.images)
+	if err != nil {
+		return err
+	}
+	res, err := update.Apply(ctx, opts.path, []string{"."}, images, update.WithDryRun(opts.dryRun))
+	if err != nil {
+		return &usageError{fmt.Errorf("updating %s: %w", opts.path, err)}
+	}
+	rep := &report{DryRun: opts.dryRun}
+	for pr, img := range images {
+		rep.Images = append(rep.Images, imageReport{Name: pr.String(), Repository: img.Repository, Tag: img.Tag, Digest: img.Digest, Image: img.String()})
+	}
+	sortImages(rep.Images)
+	recordChanges(rep, res)
+	if opts.dryRun && opts.output == outputText {
+		if err := writeDiff(opts.streams.Out, rep); err != nil {
+			return err
+		}
+	}
+	if err := printUpdateReport(opts.streams.Out, rep, opts.output); err != nil {
+		return err
+	}
+	if rep.failed() {
+		return errStageFailed
+	}
+	return nil
+}
