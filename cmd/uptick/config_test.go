@@ -1,0 +1,136 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/uptick-gitops/uptick/policy"
+	"github.com/uptick-gitops/uptick/update"
+)
+
+const validConfig = `
+git:
+  url: https://example.org/fleet.git
+  branch: main
+  auth: {usernameEnv: GIT_USER, passwordEnv: GIT_TOKEN}
+  commit:
+    author: {name: uptick, email: uptick@example.org}
+    signingKey: {file: /keys/uptick.asc, passphraseEnv: GPG_PASSPHRASE}
+    messageTemplate: "chore: update images\n\n{{range .Changes}}- {{.Old}} -> {{.New}} ({{.File}})\n{{end}}"
+  push:
+    branch: env/prod
+images:
+  - name: podinfo
+    repository: ghcr.io/stefanprodan/podinfo
+    policy: {semver: {range: "^6.x"}}
+    exclude: ['^.*\.sig$']
+    auth: {dockerConfig: /home/me/.docker/config.json}
+  - name: flux-system:app
+    repository: registry.example:5000/team/app
+    policy: {numerical: {order: asc}}
+    filterTags: {pattern: '^main-[a-f0-9]+-(?P<ts>[0-9]+)$', extract: '$ts'}
+    pinDigest: true
+update:
+  paths: [clusters/prod]
+schedule: "*/5 * * * *"
+`
+
+func TestParseConfigValid(t *testing.T) {
+	cfg, err := parseConfig("uptick.yaml", []byte(validConfig))
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	if diff := cmp.Diff([]update.PolicyRef{{Name: "podinfo"}, {Namespace: "flux-system", Name: "app"}}, cfg.refs); diff != "" {
+		t.Errorf("refs (-want +got):\n%s", diff)
+	}
+	if got := cfg.Images[1].FilterTags; got == nil || got.Extract != "$ts" {
+		t.Errorf("filterTags = %+v", got)
+	}
+	if diff := cmp.Diff(&policy.OrderSpec{Order: "asc"}, cfg.Images[1].Policy.Numerical); diff != "" {
+		t.Errorf("numerical (-want +got):\n%s", diff)
+	}
+	if cfg.Git.Push.Branch != "env/prod" || cfg.Git.Commit.SigningKey.PassphraseEnv != "GPG_PASSPHRASE" {
+		t.Errorf("git spec not decoded: %+v", cfg.Git)
+	}
+	choice, err := cfg.selectors[0].Select([]string{"6.1.0", "6.5.0", "7.0.0", "6.9.9.sig"})
+	if err != nil || choice.Tag != "6.5.0" {
+		t.Errorf("selector 0 chose %v, %v", choice, err)
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := parseConfig("c.yaml", []byte("git: {url: file:///tmp/x.git}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{cfg.Git.Branch, cfg.Git.Push.Branch, strings.Join(cfg.Update.Paths, ",")}
+	if diff := cmp.Diff([]string{"main", "main", "."}, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	const git = "git: {url: file:///tmp/fleet.git}\n"
+	const img = "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}}]\n"
+	tests := []struct {
+		name string
+		yaml string
+		want []string // every one must appear in the error
+	}{
+		{"unknown top-level field", git + img + "updates: {}\n", []string{"c.yaml: updates: unknown field (line 3)"}},
+		{"unknown nested field", git + "images:\n  - name: a\n    repository: r.example/a\n    policy: {semver: {rnage: '^1'}}\n", []string{"images[0].policy.semver.rnage: unknown field (line 5)"}},
+		{"unknown git field", "git: {url: x, brnch: main}\n" + img, []string{"git.brnch: unknown field"}},
+		{"several unknown fields at once", git + img + "a: 1\nb: 2\n", []string{"a: unknown field", "b: unknown field"}},
+		{"missing repository", git + "images: [{name: a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].repository: required"}},
+		{"repository with tag", git + "images: [{name: a, repository: 'r.example:5000/a:1.0', policy: {semver: {range: '*'}}}]\n", []string{`images[0].repository: "r.example:5000/a:1.0" must be a repository without tag or digest`}},
+		{"bad range", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '>= one'}}}]\n", []string{`images[0].policy.semver.range: invalid semver range ">= one"`}},
+		{"no policy", git + "images: [{name: a, repository: r.example/a}]\n", []string{"images[0].policy: one of semver, alphabetical or numerical is required"}},
+		{"bad exclude", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, exclude: ['(']}]\n", []string{`images[0].exclude[0]: invalid regular expression "("`}},
+		{"bad filter", git + "images: [{name: a, repository: r.example/a, policy: {alphabetical: {}}, filterTags: {pattern: 'x', extract: '$y'}}]\n", []string{"images[0].filterTags.extract:"}},
+		{"duplicate names", git + "images:\n  - {name: a, repository: r.example/a, policy: {semver: {range: '*'}}}\n  - {name: a, repository: r.example/b, policy: {semver: {range: '*'}}}\n", []string{`images[1].name: "a" is already used by images[0]`}},
+		{"missing name", git + "images: [{repository: r.example/a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].name: required"}},
+		{"no images", git, []string{"images: at least one image is required"}},
+		{"missing git url", img, []string{"git.url: required"}},
+		{"pull requests not yet", "git: {url: x, push: {pullRequest: {provider: github}}}\n" + img, []string{"git.push.pullRequest: not supported yet"}},
+		{"sync not yet", git + img + "sync: {path: clusters/prod}\n", []string{"sync: not supported by this version of uptick yet"}},
+		{"bad schedule", git + img + "schedule: every minute\n", []string{`schedule: invalid cron schedule "every minute"`}},
+		{"path escapes", git + img + "update: {paths: [../other]}\n", []string{`update.paths[0]: "../other" must be a relative path inside the repository`}},
+		{"absolute path", git + img + "update: {paths: [/etc]}\n", []string{`update.paths[0]: "/etc" must be a relative path`}},
+		{"wrong type", git + "images: {name: a}\n", []string{"c.yaml: yaml: unmarshal errors", "line 2"}},
+		{"malformed yaml", "git: [\n", []string{"c.yaml: yaml: line"}},
+		{"empty", "", []string{"c.yaml: empty config"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig("c.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatal("parseConfig succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigIsConfigError(t *testing.T) {
+	dir := t.TempDir()
+	_, err := loadConfig(filepath.Join(dir, "missing.yaml"))
+	if code := exitCode(&strings.Builder{}, err); code != exitBadArgs {
+		t.Errorf("missing file: exit %d, want %d (%v)", code, exitBadArgs, err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("nope: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadConfig(bad)
+	if code := exitCode(&strings.Builder{}, err); code != exitBadArgs {
+		t.Errorf("bad file: exit %d, want %d (%v)", code, exitBadArgs, err)
+	}
+}

@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/uptick-gitops/uptick"
+)
+
+// TestMain lets a test re-execute this binary as the uptick command, so the
+// signal handling in main is tested on a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("UPTICK_TEST_AS_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// fleet is a real registry (in-process) and a real bare Git repository
+// seeded with the demo fleet, plus a config file pointing at both.
+type fleet struct {
+	t      *testing.T
+	dir    string
+	host   string
+	remote string
+	config string
+}
+
+func newFleet(t *testing.T, extraConfig string) *fleet {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	f := &fleet{t: t, dir: t.TempDir(), host: strings.TrimPrefix(srv.URL, "http://")}
+	if err := seedRegistry(context.Background(), f.host); err != nil {
+		t.Fatal(err)
+	}
+	f.remote = filepath.Join(f.dir, "fleet.git")
+	if err := seedFleet(f.remote, f.host); err != nil {
+		t.Fatal(err)
+	}
+	f.writeConfig(extraConfig)
+	return f
+}
+
+func (f *fleet) writeConfig(extra string) {
+	f.t.Helper()
+	cfg := fmt.Sprintf(`git:
+  url: file://%s
+  commit:
+    author: {name: uptick-test, email: test@uptick.invalid}
+images:
+  - name: demo:podinfo
+    repository: %s/demo/podinfo
+    policy: {semver: {range: "^6.x"}}
+  - name: demo:redis
+    repository: %s/demo/redis
+    policy: {semver: {range: "~7.2"}}
+    exclude: ['-alpine$']
+%s`, f.remote, f.host, f.host, extra)
+	f.config = filepath.Join(f.dir, "uptick.yaml")
+	if err := os.WriteFile(f.config, []byte(cfg), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fleet) push(repo, tag string) {
+	f.t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ref, err := name.ParseReference(f.host + "/" + repo + ":" + tag)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// git runs the real git CLI against the bare remote.
+func (f *fleet) git(args ...string) string {
+	f.t.Helper()
+	out, err := exec.Command("git", append([]string{"--git-dir", f.remote}, args...)...).CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// fixture returns a demo fleet file as the seeded remote holds it.
+func (f *fleet) fixture(p string) string {
+	f.t.Helper()
+	data, err := uptick.DemoFleet.ReadFile("testdata/demo/fleet/" + p)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(data), "127.0.0.1:5000", f.host)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// uptick runs the CLI in-process, as main would, and returns its output and
+// exit code.
+func uptickCmd(ctx context.Context, env map[string]string, args ...string) result {
+	var out, errOut bytes.Buffer
+	cmd := newCmdRoot(ioStreams{In: strings.NewReader(""), Out: &out, Err: &errOut}, func(k string) string { return env[k] })
+	cmd.SetArgs(args)
+	code := exitCode(&errOut, cmd.ExecuteContext(ctx))
+	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+func (f *fleet) uptick(args ...string) result {
+	return uptickCmd(context.Background(), nil, args...)
+}
+
+func decodeReport(t *testing.T, s string) report {
+	t.Helper()
+	var rep report
+	if err := json.Unmarshal([]byte(s), &rep); err != nil {
+		t.Fatalf("decoding JSON summary: %v\n%s", err, s)
+	}
+	return rep
+}
+
+func TestRunCommitsPushesAndIsIdempotent(t *testing.T) {
+	f := newFleet(t, "")
+	before := f.git("rev-parse", "main")
+
+	res := f.uptick("run", "--config", f.config, "--output", "json")
+	if res.code != 0 {
+		t.Fatalf("run exited %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	rep := decodeReport(t, res.stdout)
+	type img struct{ Name, Tag, Image string }
+	var gotImgs []img
+	for _, i := range rep.Images {
+		gotImgs = append(gotImgs, img{i.Name, i.Tag, i.Image})
+	}
+	wantImgs := []img{
+		{"demo:podinfo", "6.5.3", f.host + "/demo/podinfo:6.5.3"},
+		{"demo:redis", "7.2.5", f.host + "/demo/redis:7.2.5"},
+	}
+	if diff := cmp.Diff(wantImgs, gotImgs); diff != "" {
+		t.Errorf("images (-want +got):\n%s", diff)
+	}
+	wantFiles := []string{"clusters/prod/podinfo/deployment.yaml", "clusters/prod/redis/values.yaml", "clusters/staging/kustomization.yaml"}
+	if diff := cmp.Diff(wantFiles, rep.FilesChanged); diff != "" {
+		t.Errorf("files changed (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{f.host + "/demo/podinfo:6.4.0", "6.4.0"}, rep.Images[0].Previous); diff != "" {
+		t.Errorf("podinfo previous values (-want +got):\n%s", diff)
+	}
+	head := f.git("rev-parse", "main")
+	if !rep.Pushed || rep.Commit != head || f.git("rev-parse", "main^") != before {
+		t.Fatalf("remote main = %s (parent %s), report commit %s pushed=%v, want a new commit on %s", head, f.git("rev-parse", "main^"), rep.Commit, rep.Pushed, before)
+	}
+
+	// Byte-exact: the remote file is the fixture with only the marked value changed.
+	want := strings.Replace(f.fixture("clusters/prod/podinfo/deployment.yaml"), "podinfo:6.4.0 #", "podinfo:6.5.3 #", 1)
+	if diff := cmp.Diff(want, f.git("show", "main:clusters/prod/podinfo/deployment.yaml")+"\n"); diff != "" {
+		t.Errorf("deployment.yaml on the remote (-want +got):\n%s", diff)
+	}
+	msg := f.git("log", "-1", "--format=%an <%ae>%n%B", "main")
+	for _, w := range []string{"uptick-test <test@uptick.invalid>", "demo:redis: 7.2.4 -> 7.2.5 in clusters/prod/redis/values.yaml"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("commit message/author %q lacks %q", msg, w)
+		}
+	}
+
+	// A second run with nothing new makes no commit and says so.
+	res = f.uptick("run", "--config", f.config)
+	if res.code != 0 || !strings.Contains(res.stdout, "up to date: nothing to change, no commit made") {
+		t.Fatalf("second run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if got := f.git("rev-parse", "main"); got != head {
+		t.Errorf("second run moved main from %s to %s", head, got)
+	}
+
+	// A new tag in range is picked up by the next run.
+	f.push("demo/podinfo", "6.5.4")
+	res = f.uptick("run", "--config", f.config, "-o", "json")
+	rep = decodeReport(t, res.stdout)
+	if res.code != 0 || rep.Images[0].Tag != "6.5.4" || f.git("rev-parse", "main^") != head {
+		t.Fatalf("third run: exit %d, podinfo %q\n%s", res.code, rep.Images[0].Tag, res.stderr)
+	}
+}
+
+func TestRunWorkdirIsReused(t *testing.T) {
+	f := newFleet(t, "")
+	work := filepath.Join(f.dir, "cache")
+	if res := f.uptick("run", "--config", f.config, "--workdir", work); res.code != 0 {
+		t.Fatalf("run: %d\n%s", res.code, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(work, "clusters/prod/podinfo/deployment.yaml")); err != nil {
+		t.Fatalf("workdir not kept: %v", err)
+	}
+	f.push("demo/redis", "7.2.9")
+	res := f.uptick("run", "--config", f.config, "--workdir", work, "-o", "json")
+	if rep := decodeReport(t, res.stdout); res.code != 0 || rep.Images[1].Tag != "7.2.9" || !rep.Pushed {
+		t.Fatalf("second run with the cache: exit %d, %+v\n%s", res.code, rep, res.stderr)
+	}
+}
+
+func TestRunPushesToEnvironmentBranch(t *testing.T) {
+	f := newFleet(t, "")
+	f.writeConfig("")
+	cfg, _ := os.ReadFile(f.config)
+	cfg = bytes.Replace(cfg, []byte("  commit:"), []byte("  push: {branch: env/prod}\n  commit:"), 1)
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := f.git("rev-parse", "main")
+	if res := f.uptick("run", "--config", f.config); res.code != 0 {
+		t.Fatalf("run: %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	env := f.git("rev-parse", "env/prod")
+	if f.git("rev-parse", "main") != main || f.git("rev-parse", "env/prod^") != main {
+		t.Fatalf("env/prod should be one commit on top of main")
+	}
+	// The next update builds on the existing env branch (a fast-forward).
+	f.push("demo/podinfo", "6.6.1")
+	if res := f.uptick("run", "--config", f.config); res.code != 0 {
+		t.Fatalf("second run: %d\n%s", res.code, res.stderr)
+	}
+	if got := f.git("rev-parse", "env/prod^"); got != env {
+		t.Errorf("env/prod parent = %s, want previous env/prod %s", got, env)
+	}
+	if !strings.Contains(f.git("show", "env/prod:clusters/staging/kustomization.yaml"), "newTag: 6.6.1 #") {
+		t.Errorf("env/prod lacks the new tag")
+	}
+}
+
+func TestRunContinuesPastAFailingImage(t *testing.T) {
+	f := newFleet(t, "")
+	cfg, _ := os.ReadFile(f.config)
+	cfg = append(cfg, fmt.Sprintf("  - name: ghost\n    repository: %s/demo/ghost\n    policy: {semver: {range: '*'}}\n", f.host)...)
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := f.uptick("run", "--config", f.config)
+	if res.code != exitFailed {
+		t.Fatalf("exit %d, want %d\n%s", res.code, exitFailed, res.stdout)
+	}
+	if !strings.Contains(res.stdout, "image ghost: listing tags of \""+f.host+"/demo/ghost\"") {
+		t.Errorf("summary does not name the failing image and repository:\n%s", res.stdout)
+	}
+	if !strings.Contains(f.git("show", "main:clusters/prod/redis/values.yaml"), `tag: "7.2.5"`) {
+		t.Errorf("healthy images were not committed")
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	f := newFleet(t, "")
+	tests := []struct {
+		name   string
+		config string
+		args   []string
+		code   int
+		want   string
+	}{
+		{"unknown field", "git: {url: x}\nimgs: []\n", nil, exitBadArgs, "imgs: unknown field (line 2)"},
+		{"bad range", "git: {url: x}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '^^1'}}}]\n", nil, exitBadArgs, "images[0].policy.semver.range"},
+		{"unreachable remote", fmt.Sprintf("git: {url: 'file://%s/nope.git'}\nimages: [{name: a, repository: %s/demo/podinfo, policy: {semver: {range: '*'}}}]\n", f.dir, f.host), nil, exitFailed, "nope.git"},
+		{"bad flag", "", []string{"--bogus"}, exitBadArgs, "unknown flag: --bogus"},
+		{"bad output", "", []string{"-o", "yaml"}, exitBadArgs, `--output: unknown format "yaml"`},
+		{"bad schedule", "", []string{"--schedule", "soon"}, exitBadArgs, `--schedule: invalid cron schedule "soon"`},
+		{"positional args", "", []string{"extra"}, exitBadArgs, "takes no arguments"},
+		{"daemon without schedule", "", []string{"--daemon"}, exitBadArgs, "schedule: required with --daemon"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := f.config
+			if tt.config != "" {
+				cfg = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(cfg, []byte(tt.config), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := f.uptick(append([]string{"run", "--config", cfg}, tt.args...)...)
+			if res.code != tt.code || !strings.Contains(res.stderr+res.stdout, tt.want) {
+				t.Errorf("exit %d (want %d); output lacks %q:\nstdout:\n%s\nstderr:\n%s", res.code, tt.code, tt.want, res.stdout, res.stderr)
+			}
+		})
+	}
+}
+
+func TestPlanShowsTheDiffAndWritesNothing(t *testing.T) {
+	f := newFleet(t, "")
+	head := f.git("rev-parse", "main")
+	res := f.uptick("plan", "--config", f.config)
+	if res.code != 0 {
+		t.Fatalf("plan: %d\n%s", res.code, res.stderr)
+	}
+	for _, w := range []string{
+		"--- a/clusters/prod/redis/values.yaml\n+++ b/clusters/prod/redis/values.yaml\n",
+		"-  tag: \"7.2.4\" # {\"$imagepolicy\": \"demo:redis:tag\"}\n+  tag: \"7.2.5\" # {\"$imagepolicy\": \"demo:redis:tag\"}\n",
+		"commit message:\n  chore(images): update 2 images",
+		"plan: 3 files would change on main; nothing was written",
+	} {
+		if !strings.Contains(res.stdout, w) {
+			t.Errorf("plan output lacks %q:\n%s", w, res.stdout)
+		}
+	}
+	if got := f.git("rev-parse", "main"); got != head {
+		t.Errorf("plan moved main")
+	}
+}
+
+func TestScanAndPolicyCommands(t *testing.T) {
+	f := newFleet(t, "")
+	res := f.uptick("scan", "--config", f.config, "-o", "json")
+	rep := decodeReport(t, res.stdout)
+	if res.code != 0 || len(rep.Images) != 2 || len(rep.Images[0].Tags) != len(demoTags["demo/podinfo"]) || rep.Images[0].Tag != "" {
+		t.Fatalf("scan: exit %d %+v", res.code, rep.Images)
+	}
+	res = f.uptick("policy", "--config", f.config)
+	if res.code != 0 || !strings.Contains(res.stdout, "demo:redis    "+f.host+"/demo/redis    5     7.2.5") {
+		t.Fatalf("policy: exit %d\n%s", res.code, res.stdout)
+	}
+}
+
+func TestUpdateCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "deploy.yaml")
+	const in = "spec:\n  image: r.example/app:1.0.0 # {\"$imagepolicy\": \"flux-system:app\"}\n\n  # keep me\n  tag: 1.0.0 # {\"$imagepolicy\": \"app:tag\"}\n"
+	if err := os.WriteFile(file, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := uptickCmd(context.Background(), nil, "update", "--path", dir, "--image", "app=r.example/app:1.10", "--dry-run")
+	if res.code != 0 || !strings.Contains(res.stdout, "+  tag: \"1.10\"") || !strings.Contains(res.stdout, "dry run: 1 files would change") {
+		t.Fatalf("dry run: %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if got, _ := os.ReadFile(file); string(got) != in {
+		t.Fatalf("dry run wrote the file")
+	}
+	res = uptickCmd(context.Background(), nil, "update", "--path", dir, "--image", "app=r.example/app:1.10")
+	if res.code != 0 {
+		t.Fatalf("update: %d\n%s", res.code, res.stderr)
+	}
+	want := "spec:\n  image: r.example/app:1.10 # {\"$imagepolicy\": \"flux-system:app\"}\n\n  # keep me\n  tag: \"1.10\" # {\"$imagepolicy\": \"app:tag\"}\n"
+	got, _ := os.ReadFile(file)
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("file (-want +got):\n%s", diff)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode changed to %v", fi.Mode())
+	}
+
+	for _, bad := range [][]string{{"--image", "app"}, {"--image", "app=r.example/app"}, {"--image", "=r.example/app:1"}, {}} {
+		res := uptickCmd(context.Background(), nil, append([]string{"update", "--path", dir}, bad...)...)
+		if res.code != exitBadArgs || !strings.Contains(res.stderr, "--image") {
+			t.Errorf("update %v: exit %d, stderr %q", bad, res.code, res.stderr)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	res := uptickCmd(context.Background(), nil, "demo", "--dir", dir)
+	if res.code != 0 {
+		t.Fatalf("demo: %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	for _, w := range []string{"signature: good", "committed ", "up to date: nothing to change, no commit made", "+          image: "} {
+		if !strings.Contains(res.stdout, w) {
+			t.Errorf("demo output lacks %q", w)
+		}
+	}
+	// The real git and gpg agree the pushed commit is signed by the demo key.
+	gnupg, err := os.MkdirTemp("/tmp", "gpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+gnupg)
+		_ = cmd.Run()
+		os.RemoveAll(gnupg)
+	})
+	env := append(os.Environ(), "GNUPGHOME="+gnupg)
+	imp := exec.Command("gpg", "--batch", "--import", filepath.Join(dir, "signing-key.pub.asc"))
+	imp.Env = env
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("gpg --import: %v\n%s", err, out)
+	}
+	verify := exec.Command("git", "--git-dir", filepath.Join(dir, "fleet.git"), "verify-commit", "main")
+	verify.Env = env
+	out, err := verify.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Good signature") {
+		t.Fatalf("git verify-commit: %v\n%s", err, out)
+	}
+}
+
+// TestScheduleStopsOnSIGTERM runs the real binary on a schedule, waits for a
+// pass to push, then sends SIGTERM and expects a clean exit.
+func TestScheduleStopsOnSIGTERM(t *testing.T) {
+	f := newFleet(t, "")
+	head := f.git("rev-parse", "main")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "run", "--config", f.config, "--schedule", "@every 1s", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "UPTICK_TEST_AS_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for f.git("rev-parse", "main") == head {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pass pushed within a minute\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("uptick exited with %v after SIGTERM\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "stopping") {
+		t.Errorf("no stop message in the log:\n%s", stderr.String())
+	}
+}
