@@ -25,14 +25,14 @@ type Filter struct {
 // names groups the pattern defines.
 func NewFilter(spec FilterSpec) (*Filter, error) {
 	if spec.Pattern == "" {
-		return nil, errors.New("pattern: required")
+		return nil, &FieldError{Field: "pattern", Err: errors.New("required")}
 	}
 	re, err := regexp.Compile(spec.Pattern)
 	if err != nil {
-		return nil, fmt.Errorf("pattern: invalid regular expression %q: %w", spec.Pattern, err)
+		return nil, &FieldError{Field: "pattern", Err: fmt.Errorf("invalid regular expression %q: %w", spec.Pattern, err)}
 	}
 	if err := checkTemplate(re, spec.Extract); err != nil {
-		return nil, fmt.Errorf("extract: %w", err)
+		return nil, &FieldError{Field: "extract", Err: err}
 	}
 	return &Filter{re: re, extract: spec.Extract}, nil
 }

@@ -75,7 +75,23 @@ type OrderSpec struct {
 	Order string `yaml:"order,omitempty" json:"order,omitempty"`
 }
 
-// New builds the Policer a spec describes, validating it.
+// FieldError is a validation error about one field of a spec, named by its
+// path relative to the image entry in the config ("policy.semver.range",
+// "filterTags.pattern", "exclude[1]"), so the config loader can report
+// "images[2].policy.semver.range: ...".
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+// Error implements error.
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// New builds the Policer a spec describes, validating it. Errors are
+// *FieldError relative to the spec ("semver.range").
 func New(spec Spec) (Policer, error) {
 	n := 0
 	for _, set := range []bool{spec.SemVer != nil, spec.Alphabetical != nil, spec.Numerical != nil} {
@@ -85,25 +101,25 @@ func New(spec Spec) (Policer, error) {
 	}
 	switch {
 	case n == 0:
-		return nil, errors.New("one of semver, alphabetical or numerical is required")
+		return nil, &FieldError{Field: "", Err: errors.New("one of semver, alphabetical or numerical is required")}
 	case n > 1:
-		return nil, errors.New("only one of semver, alphabetical or numerical may be set")
+		return nil, &FieldError{Field: "", Err: errors.New("only one of semver, alphabetical or numerical may be set")}
 	case spec.SemVer != nil:
 		p, err := NewSemVer(spec.SemVer.Range)
 		if err != nil {
-			return nil, fmt.Errorf("semver.range: %w", err)
+			return nil, &FieldError{Field: "semver.range", Err: err}
 		}
 		return p, nil
 	case spec.Alphabetical != nil:
 		p, err := NewAlphabetical(spec.Alphabetical.Order)
 		if err != nil {
-			return nil, fmt.Errorf("alphabetical.order: %w", err)
+			return nil, &FieldError{Field: "alphabetical.order", Err: err}
 		}
 		return p, nil
 	default:
 		p, err := NewNumerical(spec.Numerical.Order)
 		if err != nil {
-			return nil, fmt.Errorf("numerical.order: %w", err)
+			return nil, &FieldError{Field: "numerical.order", Err: err}
 		}
 		return p, nil
 	}
@@ -140,22 +156,31 @@ type Selector struct {
 }
 
 // NewSelector combines a policy spec with an optional filter and exclusion
-// patterns, validating all of them.
+// patterns, validating all of them. Errors are *FieldError named relative to
+// the image entry ("policy.semver.range", "filterTags.pattern", "exclude[1]").
 func NewSelector(spec Spec, filter *FilterSpec, exclude []string) (*Selector, error) {
 	p, err := New(spec)
 	if err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return nil, &FieldError{Field: strings.TrimSuffix("policy."+fe.Field, "."), Err: fe.Err}
+		}
 		return nil, err
 	}
 	s := &Selector{policer: p}
 	if filter != nil {
 		if s.filter, err = NewFilter(*filter); err != nil {
-			return nil, fmt.Errorf("filterTags: %w", err)
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				return nil, &FieldError{Field: "filterTags." + fe.Field, Err: fe.Err}
+			}
+			return nil, &FieldError{Field: "filterTags", Err: err}
 		}
 	}
 	for i, pat := range exclude {
 		ex, err := newExcludePattern(pat)
 		if err != nil {
-			return nil, fmt.Errorf("exclude[%d]: %w", i, err)
+			return nil, &FieldError{Field: fmt.Sprintf("exclude[%d]", i), Err: err}
 		}
 		s.exclude = append(s.exclude, ex)
 	}

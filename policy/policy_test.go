@@ -178,16 +178,16 @@ func TestNewSelectorErrors(t *testing.T) {
 		exclude []string
 		want    string
 	}{
-		{name: "no strategy", spec: Spec{}, want: "one of semver, alphabetical or numerical is required"},
+		{name: "no strategy", spec: Spec{}, want: "policy: one of semver, alphabetical or numerical is required"},
 		{name: "two strategies", spec: Spec{SemVer: &SemVerSpec{Range: "*"}, Numerical: &OrderSpec{}}, want: "only one of"},
-		{name: "empty range", spec: Spec{SemVer: &SemVerSpec{}}, want: "semver.range: required"},
-		{name: "bad range", spec: Spec{SemVer: &SemVerSpec{Range: ">=x.y"}}, want: `semver.range: invalid semver range ">=x.y"`},
-		{name: "bad order", spec: Spec{Alphabetical: &OrderSpec{Order: "up"}}, want: `alphabetical.order: unknown order "up"`},
-		{name: "bad numerical order", spec: Spec{Numerical: &OrderSpec{Order: "DESC"}}, want: `numerical.order: unknown order "DESC"`},
-		{name: "bad filter regex", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Pattern: "("}, want: `filterTags: pattern: invalid regular expression "("`},
-		{name: "missing filter pattern", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Extract: "$1"}, want: "filterTags: pattern: required"},
-		{name: "extract unknown group", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Pattern: `(?P<ts>\d+)`, Extract: "$tss"}, want: `filterTags: extract: "$tss" refers to group "tss"`},
-		{name: "extract unterminated", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Pattern: `(\d+)`, Extract: "${1"}, want: "filterTags: extract: unterminated"},
+		{name: "empty range", spec: Spec{SemVer: &SemVerSpec{}}, want: "policy.semver.range: required"},
+		{name: "bad range", spec: Spec{SemVer: &SemVerSpec{Range: ">=x.y"}}, want: `policy.semver.range: invalid semver range ">=x.y"`},
+		{name: "bad order", spec: Spec{Alphabetical: &OrderSpec{Order: "up"}}, want: `policy.alphabetical.order: unknown order "up"`},
+		{name: "bad numerical order", spec: Spec{Numerical: &OrderSpec{Order: "DESC"}}, want: `policy.numerical.order: unknown order "DESC"`},
+		{name: "bad filter regex", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Pattern: "("}, want: `filterTags.pattern: invalid regular expression "("`},
+		{name: "missing filter pattern", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Extract: "$1"}, want: "filterTags.pattern: required"},
+		{name: "extract unknown group", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Pattern: `(?P<ts>\d+)`, Extract: "$tss"}, want: `filterTags.extract: "$tss" refers to group "tss"`},
+		{name: "extract unterminated", spec: Spec{Alphabetical: &OrderSpec{}}, filter: &FilterSpec{Pattern: `(\d+)`, Extract: "${1"}, want: "filterTags.extract: unterminated"},
 		{name: "bad exclude", spec: Spec{Alphabetical: &OrderSpec{}}, exclude: []string{"ok", "[a-"}, want: `exclude[1]: invalid regular expression "[a-"`},
 	}
 	for _, tt := range tests {
