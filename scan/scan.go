@@ -207,6 +207,16 @@ func headUnusable(err error) bool {
 	return strings.Contains(err.Error(), "Docker-Content-Digest")
 }
 
+// ValidateRepository checks that repository is a well-formed repository
+// reference (no tag, no digest), so a config loader can reject it before any
+// request is made. Errors wrap ErrInvalidRepository.
+func ValidateRepository(repository string) error {
+	if _, err := name.NewRepository(repository); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRepository, err)
+	}
+	return nil
+}
+
 // parseRepository parses a repository, reaching registries named with
 // WithInsecure over plain HTTP.
 func (s *Scanner) parseRepository(repository string) (name.Repository, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/uptick-gitops/uptick/gitops"
 	"github.com/uptick-gitops/uptick/policy"
+	"github.com/uptick-gitops/uptick/scan"
 	"github.com/uptick-gitops/uptick/update"
 )
 
@@ -146,10 +147,15 @@ func (c *loadedConfig) validate() []error {
 			}
 			seen[ref] = i
 		}
-		if img.Repository == "" {
+		switch {
+		case img.Repository == "":
 			add(field+".repository", errors.New("required"))
-		} else if strings.ContainsAny(img.Repository, "@") || hasTag(img.Repository) {
+		case strings.ContainsAny(img.Repository, "@") || hasTag(img.Repository):
 			add(field+".repository", fmt.Errorf("%q must be a repository without tag or digest", img.Repository))
+		default:
+			if err := scan.ValidateRepository(img.Repository); err != nil {
+				add(field+".repository", err)
+			}
 		}
 		sel, err := policy.NewSelector(img.Policy, img.FilterTags, img.Exclude)
 		if err != nil {

@@ -87,6 +87,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"several unknown fields at once", git + img + "a: 1\nb: 2\n", []string{"a: unknown field", "b: unknown field"}},
 		{"missing repository", git + "images: [{name: a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].repository: required"}},
 		{"repository with tag", git + "images: [{name: a, repository: 'r.example:5000/a:1.0', policy: {semver: {range: '*'}}}]\n", []string{`images[0].repository: "r.example:5000/a:1.0" must be a repository without tag or digest`}},
+		{"invalid repository", git + "images: [{name: a, repository: 'Not/A/Repo', policy: {semver: {range: '*'}}}]\n", []string{"images[0].repository: invalid repository"}},
 		{"bad range", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '>= one'}}}]\n", []string{`images[0].policy.semver.range: invalid semver range ">= one"`}},
 		{"no policy", git + "images: [{name: a, repository: r.example/a}]\n", []string{"images[0].policy: one of semver, alphabetical or numerical is required"}},
 		{"bad exclude", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, exclude: ['(']}]\n", []string{`images[0].exclude[0]: invalid regular expression "("`}},
