@@ -1,0 +1,252 @@
+package gitops
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// Default values applied by Spec.SetDefaults, in one place.
+const (
+	// DefaultBranch is the branch checked out when git.branch is empty.
+	DefaultBranch = "main"
+	// DefaultAuthorName is the commit author name when none is configured.
+	DefaultAuthorName = "uptick"
+	// DefaultAuthorEmail is the commit author email when none is configured.
+	DefaultAuthorEmail = "uptick@localhost"
+	// DefaultHTTPUsername is sent with an HTTP password/token when no
+	// username variable is configured; forges ignore it for tokens.
+	DefaultHTTPUsername = "git"
+)
+
+// Spec is the `git:` section of the config: where the fleet repository
+// lives, how to authenticate, how to commit and where to push.
+type Spec struct {
+	// URL is https://, http://, ssh://, git@host:path, file:// or a local path.
+	URL string `yaml:"url"`
+	// Branch is the branch to check out; default "main".
+	Branch string     `yaml:"branch"`
+	Auth   Auth       `yaml:"auth"`
+	Commit CommitSpec `yaml:"commit"`
+	Push   PushSpec   `yaml:"push"`
+}
+
+// Auth names where credentials come from. Secrets are never written in the
+// config itself, only the names of environment variables or files holding them.
+type Auth struct {
+	// UsernameEnv names the env var holding the HTTP username (default
+	// "git" when only a password is set).
+	UsernameEnv string `yaml:"usernameEnv"`
+	// PasswordEnv names the env var holding the HTTP password or token.
+	PasswordEnv string `yaml:"passwordEnv"`
+	// SSHKeyFile is the private key used for ssh URLs.
+	SSHKeyFile string `yaml:"sshKeyFile"`
+	// SSHKeyPassphraseEnv names the env var holding the SSH key passphrase.
+	SSHKeyPassphraseEnv string `yaml:"sshKeyPassphraseEnv"`
+	// KnownHostsFile is required with ssh URLs: host keys are never
+	// accepted blindly.
+	KnownHostsFile string `yaml:"knownHostsFile"`
+	// CAFile is an extra PEM CA bundle trusted for https.
+	CAFile string `yaml:"caFile"`
+}
+
+// CommitSpec describes the commit uptick makes.
+type CommitSpec struct {
+	// Author is used as author and committer; default {uptick, uptick@localhost}.
+	Author Signature `yaml:"author"`
+	// SigningKey, when set, makes every commit OpenPGP-signed.
+	SigningKey *SigningKey `yaml:"signingKey"`
+	// MessageTemplate is a Go text/template over MessageData; default
+	// DefaultMessageTemplate.
+	MessageTemplate string `yaml:"messageTemplate"`
+}
+
+// Signature is a commit identity.
+type Signature struct {
+	Name  string `yaml:"name"`
+	Email string `yaml:"email"`
+}
+
+// SigningKey locates an armored OpenPGP private key and, if it is encrypted,
+// the env var holding its passphrase.
+type SigningKey struct {
+	File          string `yaml:"file"`
+	PassphraseEnv string `yaml:"passphraseEnv"`
+}
+
+// PushSpec says where the commit goes.
+type PushSpec struct {
+	// Branch is the branch pushed to; default: the checkout branch. A
+	// different branch (e.g. env/prod) is created from the checkout branch
+	// when missing.
+	Branch string `yaml:"branch"`
+	// PullRequest is not implemented in this version; Validate rejects it.
+	PullRequest *PullRequestSpec `yaml:"pullRequest"`
+}
+
+// PullRequestSpec describes opening a pull request instead of pushing
+// directly. It is reserved for the forge clients and not supported yet.
+type PullRequestSpec struct {
+	Provider string   `yaml:"provider"`
+	Base     string   `yaml:"base"`
+	Branch   string   `yaml:"branch"`
+	Labels   []string `yaml:"labels"`
+	Group    string   `yaml:"group"`
+}
+
+// SetDefaults fills every empty field that has a default, so the rest of the
+// package never has to guess.
+func (s *Spec) SetDefaults() {
+	if s.Branch == "" {
+		s.Branch = DefaultBranch
+	}
+	if s.Push.Branch == "" {
+		s.Push.Branch = s.Branch
+	}
+	if s.Commit.Author.Name == "" {
+		s.Commit.Author.Name = DefaultAuthorName
+	}
+	if s.Commit.Author.Email == "" {
+		s.Commit.Author.Email = DefaultAuthorEmail
+	}
+	if s.Commit.MessageTemplate == "" {
+		s.Commit.MessageTemplate = DefaultMessageTemplate
+	}
+}
+
+// Validate checks the spec (with defaults applied to a copy) and returns all
+// problems joined, each naming its field path, e.g. "git.url: required".
+func (s *Spec) Validate() error {
+	c := *s
+	c.SetDefaults()
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("git.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+
+	kind := urlKindNone
+	if strings.TrimSpace(c.URL) == "" {
+		add("url", "required")
+	} else {
+		k, err := classifyURL(c.URL)
+		if err != nil {
+			add("url", "%v", err)
+		}
+		kind = k
+	}
+	if err := plumbing.NewBranchReferenceName(c.Branch).Validate(); err != nil || strings.TrimSpace(c.Branch) != c.Branch {
+		add("branch", "invalid branch name %q", c.Branch)
+	}
+	if err := plumbing.NewBranchReferenceName(c.Push.Branch).Validate(); err != nil || strings.TrimSpace(c.Push.Branch) != c.Push.Branch {
+		add("push.branch", "invalid branch name %q", c.Push.Branch)
+	}
+	if c.Push.PullRequest != nil {
+		add("push.pullRequest", "not supported yet; use push.branch")
+	}
+
+	a := c.Auth
+	switch kind {
+	case urlKindSSH:
+		if a.SSHKeyFile == "" {
+			add("auth.sshKeyFile", "required for ssh URLs")
+		}
+		if a.KnownHostsFile == "" {
+			add("auth.knownHostsFile", "required for ssh URLs (host keys are never accepted unverified)")
+		}
+		if a.UsernameEnv != "" || a.PasswordEnv != "" {
+			add("auth", "usernameEnv/passwordEnv only apply to http(s) URLs")
+		}
+		if a.CAFile != "" {
+			add("auth.caFile", "only applies to https URLs")
+		}
+	case urlKindHTTP:
+		if a.SSHKeyFile != "" || a.SSHKeyPassphraseEnv != "" || a.KnownHostsFile != "" {
+			add("auth", "sshKeyFile/sshKeyPassphraseEnv/knownHostsFile only apply to ssh URLs")
+		}
+		if a.UsernameEnv != "" && a.PasswordEnv == "" {
+			add("auth.passwordEnv", "required when usernameEnv is set")
+		}
+	case urlKindFile:
+		if a != (Auth{}) {
+			add("auth", "not used with local repositories; remove it")
+		}
+	}
+
+	if strings.TrimSpace(c.Commit.Author.Name) == "" || strings.ContainsAny(c.Commit.Author.Name, "<>\n") {
+		add("commit.author.name", "invalid name %q", c.Commit.Author.Name)
+	}
+	if strings.TrimSpace(c.Commit.Author.Email) == "" || strings.ContainsAny(c.Commit.Author.Email, "<>\n ") {
+		add("commit.author.email", "invalid email %q", c.Commit.Author.Email)
+	}
+	if k := c.Commit.SigningKey; k != nil && k.File == "" {
+		add("commit.signingKey.file", "required when signingKey is set")
+	}
+	if _, err := RenderMessage(c.Commit.MessageTemplate, sampleChanges()); err != nil {
+		add("commit.messageTemplate", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+type urlKind int
+
+const (
+	urlKindNone urlKind = iota
+	urlKindHTTP
+	urlKindSSH
+	urlKindFile
+)
+
+// classifyURL tells which transport a repository URL uses.
+func classifyURL(raw string) (urlKind, error) {
+	if strings.Contains(raw, "://") {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return urlKindNone, fmt.Errorf("cannot parse %q", redactURL(raw))
+		}
+		switch u.Scheme {
+		case "http", "https":
+			if u.Host == "" {
+				return urlKindNone, fmt.Errorf("no host in %q", redactURL(raw))
+			}
+			return urlKindHTTP, nil
+		case "ssh":
+			if u.Host == "" {
+				return urlKindNone, fmt.Errorf("no host in %q", redactURL(raw))
+			}
+			return urlKindSSH, nil
+		case "file":
+			if u.Path == "" {
+				return urlKindNone, fmt.Errorf("no path in %q", raw)
+			}
+			return urlKindFile, nil
+		default:
+			return urlKindNone, fmt.Errorf("unsupported scheme %q (want https, http, ssh or file)", u.Scheme)
+		}
+	}
+	if isSCPLike(raw) {
+		return urlKindSSH, nil
+	}
+	return urlKindFile, nil
+}
+
+// isSCPLike reports whether raw is the scp-like ssh form user@host:path.
+func isSCPLike(raw string) bool {
+	if filepath.IsAbs(raw) || strings.HasPrefix(raw, ".") {
+		return false
+	}
+	i := strings.Index(raw, ":")
+	if i <= 0 {
+		return false
+	}
+	return !strings.Contains(raw[:i], "/")
+}
+
+// sampleChanges is what Validate renders a template with, so execution
+// errors (unknown fields) surface at config time, not after a scan.
+func sampleChanges() []Change {
+	return []Change{{Image: "app", File: "apps/app.yaml", Object: "Deployment/default/app", Old: "1.0.0", New: "1.0.1"}}
+}
