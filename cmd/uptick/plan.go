@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 )
@@ -62,14 +64,7 @@ func newCmdPolicy(streams ioStreams, g *globalOptions) *cobra.Command {
 }
 
 func runStage(ctx context.Context, opts *stageOptions) error {
-	if err := checkOutput(opts.output); err != nil {
-		return err
-	}
-	log, err := opts.global.logger(opts.streams.Err)
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(opts.configFile)
+	log, cfg, err := setup(opts.global, opts.streams.Err, opts.output, opts.configFile)
 	if err != nil {
 		return err
 	}
@@ -92,4 +87,21 @@ func runStage(ctx context.Context, opts *stageOptions) error {
 		return errStageFailed
 	}
 	return nil
+}
+
+// setup is what every config-driven command does first: check the output
+// format, build the logger, load the config.
+func setup(g *globalOptions, stderr io.Writer, output, configFile string) (*slog.Logger, *loadedConfig, error) {
+	if err := checkOutput(output); err != nil {
+		return nil, nil, err
+	}
+	log, err := g.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := loadConfig(configFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, cfg, nil
 }

@@ -60,14 +60,7 @@ func addConfigFlags(cmd *cobra.Command, config, workdir, output *string) {
 }
 
 func runRun(ctx context.Context, opts *runOptions) error {
-	if err := checkOutput(opts.output); err != nil {
-		return err
-	}
-	log, err := opts.global.logger(opts.streams.Err)
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(opts.configFile)
+	log, cfg, err := setup(opts.global, opts.streams.Err, opts.output, opts.configFile)
 	if err != nil {
 		return err
 	}
