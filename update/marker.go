@@ -1,0 +1,128 @@
+package update
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// markerKey is the JSON key of a Flux setter marker; its quoted form is the
+// cheap screen applied to every file before parsing.
+const markerKey = "$imagepolicy"
+
+var markerScreen = []byte(`"` + markerKey + `"`)
+
+// errNotMarker means a comment is not a marker at all (as opposed to a
+// malformed marker, which is reported).
+var errNotMarker = errors.New("not an image policy marker")
+
+// marker is a parsed `{"$imagepolicy": "..."}` comment.
+type marker struct {
+	Policy PolicyRef
+	Field  Field
+}
+
+// parseMarkerComment parses one comment line, with or without the leading
+// '#': its trimmed text must be a JSON object whose "$imagepolicy" member is a
+// string. It returns errNotMarker for comments that are not markers.
+func parseMarkerComment(c string) (marker, error) {
+	c = strings.TrimSpace(c)
+	c = strings.TrimPrefix(c, "#")
+	c = strings.TrimSpace(c)
+	if !strings.HasPrefix(c, "{") || !strings.HasSuffix(c, "}") || !strings.Contains(c, markerKey) {
+		return marker{}, errNotMarker
+	}
+	var obj map[string]json.RawMessage
+	dec := json.NewDecoder(strings.NewReader(c))
+	if err := dec.Decode(&obj); err != nil || dec.More() {
+		return marker{}, errNotMarker
+	}
+	raw, ok := obj[markerKey]
+	if !ok {
+		return marker{}, errNotMarker
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return marker{}, fmt.Errorf("marker value %s is not a string", bytes.TrimSpace(raw))
+	}
+	return parseMarkerValue(v)
+}
+
+// parseMarkerValue parses the marker's policy string: "name", "ns:name",
+// "ns:name:field" or "name:field", where field is tag, name or digest.
+//
+// With two parts the rule is: if the second part is one of the field names it
+// is a field suffix on a namespace-less policy name ("podinfo:tag"), otherwise
+// the parts are namespace and name ("flux-system:podinfo"). A policy that is
+// itself named "tag", "name" or "digest" therefore cannot be referred to by
+// "ns:tag" for its whole image; such names are best avoided.
+func parseMarkerValue(v string) (marker, error) {
+	parts := strings.Split(v, ":")
+	for _, p := range parts {
+		if p == "" {
+			return marker{}, fmt.Errorf("marker %q has an empty part", v)
+		}
+	}
+	switch len(parts) {
+	case 1:
+		return marker{Policy: PolicyRef{Name: parts[0]}}, nil
+	case 2:
+		if f, ok := parseField(parts[1]); ok {
+			return marker{Policy: PolicyRef{Name: parts[0]}, Field: f}, nil
+		}
+		return marker{Policy: PolicyRef{Namespace: parts[0], Name: parts[1]}}, nil
+	case 3:
+		f, ok := parseField(parts[2])
+		if !ok {
+			return marker{}, fmt.Errorf("marker %q: unknown field %q (want tag, name or digest)", v, parts[2])
+		}
+		return marker{Policy: PolicyRef{Namespace: parts[0], Name: parts[1]}, Field: f}, nil
+	}
+	return marker{}, fmt.Errorf("marker %q has too many parts", v)
+}
+
+func parseField(s string) (Field, bool) {
+	switch Field(s) {
+	case FieldName, FieldTag, FieldDigest:
+		return Field(s), true
+	}
+	return "", false
+}
+
+// lookup finds the image for a marker's policy: "ns:name" matches that key,
+// else the key with no namespace; "name" matches the key with no namespace,
+// else the only key with that name in any namespace.
+func lookup(images map[PolicyRef]Image, ref PolicyRef) (Image, string) {
+	if img, ok := images[ref]; ok {
+		return img, ""
+	}
+	if ref.Namespace != "" {
+		if img, ok := images[PolicyRef{Name: ref.Name}]; ok {
+			return img, ""
+		}
+		return Image{}, fmt.Sprintf("no image policy %q", ref.String())
+	}
+	var found []PolicyRef
+	var img Image
+	for k, v := range images {
+		if k.Name == ref.Name {
+			found = append(found, k)
+			img = v
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Image{}, fmt.Sprintf("no image policy %q", ref.String())
+	case 1:
+		return img, ""
+	}
+	names := make([]string, len(found))
+	for i, k := range found {
+		names[i] = k.String()
+	}
+	slices.Sort(names)
+	return Image{}, fmt.Sprintf("image policy %q is ambiguous: %s", ref.String(), strings.Join(names, ", "))
+}

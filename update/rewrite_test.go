@@ -1,0 +1,147 @@
+package update
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+func TestRewrite(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		want     string
+		changes  []Change
+		warnings []string
+		errLine  int // >0: a *FileError at this line is expected
+	}{
+		{name: "empty", in: "", want: ""},
+		{name: "no marker", in: "image: x:1 # a comment\n", want: "image: x:1 # a comment\n"},
+		{
+			name: "object and line",
+			in:   "kind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  image: x:1 # {\"$imagepolicy\": \"nginx\"}\n",
+			want: "kind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  image: docker.io/library/nginx:1.27.3 # {\"$imagepolicy\": \"nginx\"}\n",
+			changes: []Change{{File: "f.yaml", Line: 6, Object: "Deployment/prod/web", Policy: PolicyRef{Name: "nginx"},
+				Old: "x:1", New: "docker.io/library/nginx:1.27.3"}},
+		},
+		{
+			name: "root scalar document",
+			in:   "--- x:1 # {\"$imagepolicy\": \"nginx:tag\"}\n",
+			want: "--- 1.27.3 # {\"$imagepolicy\": \"nginx:tag\"}\n",
+			changes: []Change{{File: "f.yaml", Line: 1, Policy: PolicyRef{Name: "nginx"}, Field: FieldTag,
+				Old: "x:1", New: "1.27.3"}},
+		},
+		{
+			name:    "property on its own line",
+			in:      "a: &x\n  x:1 # {\"$imagepolicy\": \"nginx:tag\"}\n",
+			want:    "a: &x\n  1.27.3 # {\"$imagepolicy\": \"nginx:tag\"}\n",
+			changes: []Change{{File: "f.yaml", Line: 2, Policy: PolicyRef{Name: "nginx"}, Field: FieldTag, Old: "x:1", New: "1.27.3"}},
+		},
+		{
+			name:     "warnings sorted by line",
+			in:       "a: x # {\"$imagepolicy\": \"zz\"}\nb: x # {\"$imagepolicy\": \"a:b:c:d\"}\n",
+			want:     "a: x # {\"$imagepolicy\": \"zz\"}\nb: x # {\"$imagepolicy\": \"a:b:c:d\"}\n",
+			warnings: []string{`f.yaml:1: no image policy "zz"`, `f.yaml:2: invalid marker: marker "a:b:c:d" has too many parts`},
+		},
+		{
+			name:     "incomplete image",
+			in:       "a: x # {\"$imagepolicy\": \"incomplete:name\"}\n",
+			want:     "a: x # {\"$imagepolicy\": \"incomplete:name\"}\n",
+			warnings: []string{`f.yaml:1: image for policy "incomplete" has no repository or no tag: left alone`},
+		},
+		{name: "parse error", in: "a: 1\n b: 2 # \"$imagepolicy\"\n", want: "a: 1\n b: 2 # \"$imagepolicy\"\n", errLine: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			images := map[PolicyRef]Image{{Name: "incomplete"}: {Repository: "example.org/x"}}
+			for k, v := range testImages {
+				images[k] = v
+			}
+			out, changes, warnings, err := Rewrite("f.yaml", []byte(tt.in), images)
+			if tt.errLine > 0 {
+				var fe *FileError
+				if !errors.As(err, &fe) || fe.Line != tt.errLine || fe.File != "f.yaml" {
+					t.Fatalf("err = %v, want a *FileError at f.yaml:%d", err, tt.errLine)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, string(out)); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.changes, changes); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+			var ws []string
+			for _, w := range warnings {
+				ws = append(ws, w.String())
+			}
+			if diff := cmp.Diff(tt.warnings, ws); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestScalarSpanVerifies feeds positions that do not match the source: the
+// span check must refuse them rather than guess.
+func TestScalarSpanVerifies(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		node yaml.Node
+	}{
+		{name: "column off by one", src: "k: abc\n", node: yaml.Node{Kind: yaml.ScalarNode, Value: "abc", Line: 1, Column: 3}},
+		{name: "wrong value", src: "k: abd\n", node: yaml.Node{Kind: yaml.ScalarNode, Value: "abc", Line: 1, Column: 4}},
+		{name: "line past end", src: "k: abc\n", node: yaml.Node{Kind: yaml.ScalarNode, Value: "abc", Line: 9, Column: 1}},
+		{name: "column past line", src: "k: abc\nx", node: yaml.Node{Kind: yaml.ScalarNode, Value: "abc", Line: 1, Column: 40}},
+		{name: "not double quoted", src: "k: abc\n", node: yaml.Node{Kind: yaml.ScalarNode, Style: yaml.DoubleQuotedStyle, Value: "abc", Line: 1, Column: 4}},
+		{name: "unterminated single", src: "k: 'abc\n", node: yaml.Node{Kind: yaml.ScalarNode, Style: yaml.SingleQuotedStyle, Value: "abc", Line: 1, Column: 4}},
+		{name: "bytes not runes", src: "é: abc\n", node: yaml.Node{Kind: yaml.ScalarNode, Value: "abc", Line: 1, Column: 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := []byte(tt.src)
+			_, _, _, err := scalarSpan(src, lineStarts(src), &tt.node, false)
+			if err == nil {
+				t.Fatal("scalarSpan accepted a wrong position")
+			}
+		})
+	}
+	src := []byte("\ufeffé\u2028k: 'a''b' # c\r\n")
+	start, end, multi, err := scalarSpan(src, lineStarts(src), &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.SingleQuotedStyle, Value: "a'b", Line: 2, Column: 4}, false)
+	if err != nil || multi || string(src[start:end]) != "'a''b'" {
+		t.Errorf("scalarSpan = %q, %v, %v", src[start:end], multi, err)
+	}
+}
+
+func TestParseErrorLine(t *testing.T) {
+	const m = " # \"$imagepolicy\"\n"
+	tests := []struct {
+		name string
+		src  string
+		line int
+		msg  string
+	}{
+		{name: "unclosed flow sequence", src: "a: 1\nb: [x" + m + "c: 2\n", line: 2, msg: "did not find expected ',' or ']'"},
+		{name: "unclosed flow at end of file", src: "b: [x" + m, line: 2, msg: "did not find expected ',' or ']'"},
+		{name: "sequence in mapping", src: "a: 1\nb: 2\n- c" + m, line: 3, msg: "did not find expected key"},
+		{name: "bad indentation", src: "a: 1\nb: 2\n c: 3" + m, line: 3, msg: "mapping values are not allowed in this context"},
+		{name: "tab indentation", src: "a: 1" + m + "\tb: 2\n", line: 2, msg: "found character that cannot start any token"},
+		{name: "unknown anchor", src: "a: *nope" + m, line: 0, msg: "unknown anchor 'nope' referenced"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, _, err := Rewrite("f.yaml", []byte(tt.src), testImages)
+			var fe *FileError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrParse) {
+				t.Fatalf("err = %v, want a *FileError wrapping ErrParse", err)
+			}
+			if diff := cmp.Diff([]any{tt.line, "cannot parse yaml: " + tt.msg}, []any{fe.Line, fe.Err.Error()}); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,234 @@
+package update
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime"
+	"strings"
+)
+
+// PolicyRef names an image policy as a marker refers to it: "ns:name" or "name".
+// It is the key of the images map given to Apply and Rewrite.
+type PolicyRef struct{ Namespace, Name string }
+
+// ErrInvalidPolicyRef is returned (wrapped) by ParsePolicyRef for malformed references.
+var ErrInvalidPolicyRef = errors.New("invalid image policy reference")
+
+// ParsePolicyRef parses "ns:name" or "name". Empty parts and more than one
+// colon are errors; marker field suffixes (":tag") are not accepted here, see
+// parseMarkerValue for the marker form.
+func ParsePolicyRef(s string) (PolicyRef, error) {
+	parts := strings.Split(s, ":")
+	switch {
+	case len(parts) == 1 && parts[0] != "":
+		return PolicyRef{Name: parts[0]}, nil
+	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
+		return PolicyRef{Namespace: parts[0], Name: parts[1]}, nil
+	}
+	return PolicyRef{}, fmt.Errorf("%w: %q (want \"name\" or \"namespace:name\")", ErrInvalidPolicyRef, s)
+}
+
+// String renders the reference as a marker would write it.
+func (r PolicyRef) String() string {
+	if r.Namespace == "" {
+		return r.Name
+	}
+	return r.Namespace + ":" + r.Name
+}
+
+// Image is the image chosen for a policy; each marker field takes one part of it.
+type Image struct{ Repository, Tag, Digest string }
+
+// ErrInvalidImage is returned (wrapped) by ParseImage for malformed references.
+var ErrInvalidImage = errors.New("invalid image reference")
+
+var (
+	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	digestRE     = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]+$`)
+	sha256HexRE  = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	sha512HexRE  = regexp.MustCompile(`^[a-f0-9]{128}$`)
+	repositoryRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._/:-]*[A-Za-z0-9])?$`)
+)
+
+// ParseImage parses "repo:tag" or "repo:tag@algo:hex". A tag is required; the
+// tag separator is the last ':' after the last '/', so a registry host:port
+// is kept in the repository.
+func ParseImage(ref string) (Image, error) {
+	var img Image
+	rest := ref
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		img.Digest = rest[at+1:]
+		rest = rest[:at]
+		if err := validateDigest(img.Digest); err != nil {
+			return Image{}, fmt.Errorf("%w %q: %w", ErrInvalidImage, ref, err)
+		}
+	}
+	slash := strings.LastIndexByte(rest, '/')
+	colon := strings.LastIndexByte(rest, ':')
+	if colon <= slash {
+		return Image{}, fmt.Errorf("%w %q: no tag", ErrInvalidImage, ref)
+	}
+	img.Repository, img.Tag = rest[:colon], rest[colon+1:]
+	if !repositoryRE.MatchString(img.Repository) || strings.Contains(img.Repository, "//") {
+		return Image{}, fmt.Errorf("%w %q: bad repository %q", ErrInvalidImage, ref, img.Repository)
+	}
+	if !tagRE.MatchString(img.Tag) {
+		return Image{}, fmt.Errorf("%w %q: bad tag %q", ErrInvalidImage, ref, img.Tag)
+	}
+	return img, nil
+}
+
+func validateDigest(d string) error {
+	if !digestRE.MatchString(d) {
+		return fmt.Errorf("bad digest %q", d)
+	}
+	algo, hex, _ := strings.Cut(d, ":")
+	switch algo {
+	case "sha256":
+		if !sha256HexRE.MatchString(hex) {
+			return fmt.Errorf("bad sha256 digest %q: want 64 lowercase hex digits", d)
+		}
+	case "sha512":
+		if !sha512HexRE.MatchString(hex) {
+			return fmt.Errorf("bad sha512 digest %q: want 128 lowercase hex digits", d)
+		}
+	}
+	return nil
+}
+
+// String renders repo:tag[@digest], the value a whole-image marker receives.
+func (i Image) String() string {
+	s := i.Repository + ":" + i.Tag
+	if i.Digest != "" {
+		s += "@" + i.Digest
+	}
+	return s
+}
+
+// Field says which part of an Image a marker sets.
+type Field string
+
+// The marker suffixes; FieldImage is a marker without a suffix.
+const (
+	FieldImage  Field = ""       // whole "repo:tag[@digest]"
+	FieldName   Field = "name"   // repository
+	FieldTag    Field = "tag"    // tag
+	FieldDigest Field = "digest" // digest
+)
+
+// value returns the part of img the field selects.
+func (f Field) value(img Image) string {
+	switch f {
+	case FieldName:
+		return img.Repository
+	case FieldTag:
+		return img.Tag
+	case FieldDigest:
+		return img.Digest
+	}
+	return img.String()
+}
+
+// Change is one rewritten scalar, enough for a commit message or a report.
+type Change struct {
+	File     string    // slash-separated path relative to the root passed to Apply
+	Line     int       // 1-based line of the scalar
+	Object   string    // "Kind/namespace/name" or "Kind/name" of the enclosing k8s object, "" if none
+	Policy   PolicyRef // as written in the marker
+	Field    Field
+	Old, New string // scalar values (unquoted)
+}
+
+// FileChange is one file whose bytes changed, so callers can diff or commit it.
+type FileChange struct {
+	Path          string
+	Before, After []byte
+}
+
+// Warning is something left alone that a person should know about (unknown
+// policy, unsupported node kind, digest marker with no digest known,
+// ambiguous policy name).
+type Warning struct {
+	File    string
+	Line    int
+	Message string
+}
+
+// String renders "path:line: message".
+func (w Warning) String() string {
+	if w.Line == 0 {
+		return w.File + ": " + w.Message
+	}
+	return fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Message)
+}
+
+// FileError is a file that could not be updated; it was left untouched.
+type FileError struct {
+	File string
+	Line int
+	Err  error
+}
+
+// Error renders "path:line: cause", without the line when it is unknown.
+func (e *FileError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %v", e.File, e.Err)
+	}
+	return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+}
+
+// Unwrap exposes the cause for errors.Is/As.
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Result is everything one Apply did and found.
+type Result struct {
+	Files    []FileChange // sorted by Path; only files whose bytes changed
+	Changes  []Change     // sorted by File, then Line
+	Warnings []Warning
+	Errors   []*FileError
+	Scanned  int // files considered (right extension)
+	Marked   int // files containing the marker bytes (parsed)
+}
+
+// Err joins the per-file errors so a caller can fail a run on them; nil if none.
+func (r *Result) Err() error {
+	errs := make([]error, len(r.Errors))
+	for i, e := range r.Errors {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// Option configures Apply.
+type Option func(*options) error
+
+type options struct {
+	dryRun      bool
+	concurrency int
+}
+
+func defaultOptions() options {
+	return options{concurrency: runtime.GOMAXPROCS(0)}
+}
+
+// WithDryRun computes the result without writing any file. Default false:
+// changed files are written atomically (temp file and rename).
+func WithDryRun(dry bool) Option {
+	return func(o *options) error {
+		o.dryRun = dry
+		return nil
+	}
+}
+
+// WithConcurrency sets how many files are read and rewritten at once.
+// Default runtime.GOMAXPROCS(0); n < 1 is an error.
+func WithConcurrency(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("concurrency must be at least 1, got %d", n)
+		}
+		o.concurrency = n
+		return nil
+	}
+}
