@@ -1,15 +1,14 @@
 package gitops
 
 import (
-	"io"
-	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
 // gitEnv isolates the git CLI used by tests from the machine's config.
@@ -120,43 +119,11 @@ func revParse(t testing.TB, bare, rev string) string {
 }
 
 // serveGit serves the bare repositories under root with the real
-// `git http-backend` over CGI on 127.0.0.1, push enabled. With a non-empty
-// user it requires that basic-auth user and password.
+// `git http-backend` on 127.0.0.1, push enabled. With a non-empty user it
+// requires that basic-auth user and password.
 func serveGit(t testing.TB, root, user, password string) *httptest.Server {
 	t.Helper()
-	gitPath, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatalf("git is required on PATH: %v", err)
-	}
-	backend := &cgi.Handler{
-		Path:   gitPath,
-		Stderr: io.Discard,
-		Args:   []string{"http-backend"},
-		Env: []string{
-			"GIT_PROJECT_ROOT=" + root,
-			"GIT_HTTP_EXPORT_ALL=1",
-			"GIT_CONFIG_NOSYSTEM=1",
-			"GIT_CONFIG_GLOBAL=/dev/null",
-			"GIT_CONFIG_COUNT=1",
-			"GIT_CONFIG_KEY_0=http.receivepack",
-			"GIT_CONFIG_VALUE_0=true",
-		},
-	}
-	var h http.Handler = backend
-	if user != "" {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, p, ok := r.BasicAuth()
-			if !ok || u != user || p != password {
-				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-			backend.ServeHTTP(w, r)
-		})
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
+	return testserver.GitHTTP(t, root, testserver.GitHTTPOptions{User: user, Password: password})
 }
 
 // readFile returns a file of the work tree.

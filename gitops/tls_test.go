@@ -3,23 +3,18 @@ package gitops
 import (
 	"context"
 	"encoding/pem"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
 func TestHTTPSWithCAFile(t *testing.T) {
 	root := t.TempDir()
 	bare := newBareRepo(t, root, "fleet", fixtureFiles())
-	plain := serveGit(t, root, testUser, testPassword)
-	srv := httptest.NewUnstartedServer(plain.Config.Handler)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted case's handshake error is expected
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	srv := testserver.GitHTTP(t, root, testserver.GitHTTPOptions{User: testUser, Password: testPassword, TLS: true})
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	if err := os.WriteFile(caFile, ca, 0o644); err != nil {

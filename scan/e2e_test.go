@@ -3,40 +3,19 @@ package scan_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"fmt"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/uptick-gitops/uptick/internal/testserver"
 	"github.com/uptick-gitops/uptick/scan"
 )
-
-// distributionRegistry is Debian's docker-registry (distribution 2.8) on
-// 127.0.0.1 with TLS and htpasswd basic auth, started for one test.
-type distributionRegistry struct {
-	addr      string
-	transport *http.Transport // trusts the registry's certificate
-}
 
 // syncBuffer collects the registry's output for failure messages.
 type syncBuffer struct {
@@ -56,148 +35,28 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func startDistributionRegistry(t *testing.T, user, pass string) *distributionRegistry {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Fatalf("docker-registry is not installed (Debian package docker-registry): run `make tools` (hack/ensure-tools.sh installs it): %v", err)
-	}
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSignedCert(t)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	addr := closedAddr(t)
-	config := filepath.Join(dir, "config.yml")
-	for path, content := range map[string][]byte{
-		certFile: certPEM,
-		keyFile:  keyPEM,
-		htpasswd: []byte(user + ":" + string(hash) + "\n"),
-		config: fmt.Appendf(nil, `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-  secret: uptick-e2e-not-secret
-  tls:
-    certificate: %s
-    key: %s
-auth:
-  htpasswd:
-    realm: uptick-e2e
-    path: %s
-`, filepath.Join(dir, "data"), addr, certFile, keyFile, htpasswd),
-	} {
-		if err := os.WriteFile(path, content, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	var logs syncBuffer
-	cmd := exec.Command(bin, "serve", config)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting docker-registry: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr, Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := client.Get("https://" + addr + "/v2/")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("docker-registry exited before it was ready:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry on %s not ready (last: %v):\n%s", addr, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return &distributionRegistry{addr: addr, transport: tr}
-}
-
-// selfSignedCert makes a certificate for 127.0.0.1 and localhost.
-func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "uptick e2e registry"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
-
 func TestDistributionRegistryEndToEnd(t *testing.T) {
 	const user, pass, wrong = "uptick", "e2e-Passw0rd!", "not-the-Passw0rd"
-	reg := startDistributionRegistry(t, user, pass)
+	reg := testserver.DistributionRegistry(t, user, pass)
 
 	// Pushed in an order that is neither sorted nor reverse-sorted.
 	tags := []string{"1.10.0", "latest", "1.2.0", "0.9.1", "2.0.0-rc.1", "1.9.9", "main-0a1b2c3-1700000000", "1.2.0-alpine"}
 	tags = append(tags, numberedTags("build-", 40)...)
-	img := pushTags(t, reg.addr, "team/app", tags, remote.WithTransport(reg.transport), basicAuthOption(user, pass))
-	pushTags(t, reg.addr, "team/other", []string{"v1"}, remote.WithTransport(reg.transport), basicAuthOption(user, pass))
+	img := pushTags(t, reg.Addr, "team/app", tags, remote.WithTransport(reg.Transport), basicAuthOption(user, pass))
+	pushTags(t, reg.Addr, "team/other", []string{"v1"}, remote.WithTransport(reg.Transport), basicAuthOption(user, pass))
 
-	good := writeDockerConfig(t, `{"auths":{"https://`+reg.addr+`":{"auth":"`+authEntry(user, pass)+`"}}}`)
-	bad := writeDockerConfig(t, `{"auths":{"`+reg.addr+`":{"username":"`+user+`","password":"`+wrong+`"}}}`)
+	good := writeDockerConfig(t, `{"auths":{"https://`+reg.Addr+`":{"auth":"`+authEntry(user, pass)+`"}}}`)
+	bad := writeDockerConfig(t, `{"auths":{"`+reg.Addr+`":{"username":"`+user+`","password":"`+wrong+`"}}}`)
 
-	s := newScanner(t, scan.WithTransport(reg.transport))
+	// Trust through the CA bundle option, as `scan.caFile` in the config does.
+	s := newScanner(t, scan.WithCABundle(reg.CAPEM))
 	results := s.Scan(context.Background(), []scan.Target{
-		{Name: "app", Repository: reg.addr + "/team/app", DockerConfig: good},
-		{Name: "other", Repository: reg.addr + "/team/other", DockerConfig: good},
-		{Name: "app-again", Repository: reg.addr + "/team/app", DockerConfig: good},
-		{Name: "app-wrong-password", Repository: reg.addr + "/team/app", DockerConfig: bad},
-		{Name: "anonymous", Repository: reg.addr + "/team/app"},
-		{Name: "missing", Repository: reg.addr + "/team/missing", DockerConfig: good},
+		{Name: "app", Repository: reg.Addr + "/team/app", DockerConfig: good},
+		{Name: "other", Repository: reg.Addr + "/team/other", DockerConfig: good},
+		{Name: "app-again", Repository: reg.Addr + "/team/app", DockerConfig: good},
+		{Name: "app-wrong-password", Repository: reg.Addr + "/team/app", DockerConfig: bad},
+		{Name: "anonymous", Repository: reg.Addr + "/team/app"},
+		{Name: "missing", Repository: reg.Addr + "/team/missing", DockerConfig: good},
 	})
 
 	sorted := cmpopts.SortSlices(func(a, b string) bool { return a < b })
@@ -221,7 +80,7 @@ func TestDistributionRegistryEndToEnd(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrUnauthorized", results[i].Target.Name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), reg.addr+"/team/app") {
+		if !strings.Contains(err.Error(), reg.Addr+"/team/app") {
 			t.Errorf("%s: error %q does not name the repository", results[i].Target.Name, err)
 		}
 		for _, secret := range []string{pass, wrong, authEntry(user, pass)} {
@@ -232,7 +91,7 @@ func TestDistributionRegistryEndToEnd(t *testing.T) {
 	}
 	// distribution answers an unknown repository of an authorized user with
 	// NAME_UNKNOWN.
-	if err := results[5].Err; !errors.Is(err, scan.ErrNotFound) || !strings.Contains(err.Error(), reg.addr+"/team/missing") {
+	if err := results[5].Err; !errors.Is(err, scan.ErrNotFound) || !strings.Contains(err.Error(), reg.Addr+"/team/missing") {
 		t.Errorf("missing: err = %v, want ErrNotFound naming the repository", err)
 	}
 
@@ -244,3 +103,32 @@ func TestDistributionRegistryEndToEnd(t *testing.T) {
 		t.Errorf("digest = %s, want %s", d, want)
 	}
 }
+
+func TestWithCABundle(t *testing.T) {
+	const user, pass = "uptick", "ca-Passw0rd"
+	reg := testserver.DistributionRegistry(t, user, pass)
+	pushTags(t, reg.Addr, "team/app", []string{"1.0.0"}, remote.WithTransport(reg.Transport), basicAuthOption(user, pass))
+	cfg := writeDockerConfig(t, `{"auths":{"`+reg.Addr+`":{"auth":"`+authEntry(user, pass)+`"}}}`)
+	target := scan.Target{Name: "app", Repository: reg.Addr + "/team/app", DockerConfig: cfg}
+
+	if _, err := newScanner(t, scan.WithRetries(0)).ListTags(context.Background(), target); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without the CA bundle: err = %v, want a certificate error", err)
+	}
+	tags, err := newScanner(t, scan.WithCABundle(reg.CAPEM)).ListTags(context.Background(), target)
+	if err != nil || len(tags) != 1 {
+		t.Errorf("with the CA bundle: %v, %v", tags, err)
+	}
+
+	for name, opts := range map[string][]scan.Option{
+		"no certificate":    {scan.WithCABundle([]byte("not pem"))},
+		"foreign transport": {scan.WithTransport(roundTripFunc(http.DefaultTransport.RoundTrip)), scan.WithCABundle(reg.CAPEM)},
+	} {
+		if _, err := scan.New(opts...); err == nil {
+			t.Errorf("%s: New succeeded, want an error", name)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

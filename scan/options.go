@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +26,7 @@ type options struct {
 	logger       *slog.Logger
 	retries      int
 	retryBackoff time.Duration
+	caBundle     []byte
 }
 
 // Defaults, kept in one place.
@@ -94,6 +97,40 @@ func WithTransport(t http.RoundTripper) Option {
 		o.transport = t
 		return nil
 	}
+}
+
+// WithCABundle makes registries whose certificates chain to one of the PEM
+// certificates in bundle trusted, in addition to the system roots: for
+// registries behind a private CA. It applies to the transport in effect
+// (the default, or one from WithTransport, which must then be an
+// *http.Transport). Default: system roots only.
+func WithCABundle(bundle []byte) Option {
+	return func(o *options) error {
+		if !x509.NewCertPool().AppendCertsFromPEM(bundle) {
+			return errors.New("CA bundle holds no PEM certificate")
+		}
+		o.caBundle = bundle
+		return nil
+	}
+}
+
+// trustCABundle returns o.transport trusting o.caBundle as well.
+func (o *options) trustCABundle() (http.RoundTripper, error) {
+	t, ok := o.transport.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("a CA bundle needs an *http.Transport, got %T", o.transport)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pool.AppendCertsFromPEM(o.caBundle)
+	t = t.Clone()
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	t.TLSClientConfig.RootCAs = pool
+	return t, nil
 }
 
 // WithInsecure names registries (host or host:port, exactly as written in

@@ -61,6 +61,13 @@ func New(opts ...Option) (*Scanner, error) {
 			return nil, fmt.Errorf("configuring scanner: %w", err)
 		}
 	}
+	if o.caBundle != nil {
+		t, err := o.trustCABundle()
+		if err != nil {
+			return nil, fmt.Errorf("configuring scanner: %w", err)
+		}
+		o.transport = t
+	}
 	return &Scanner{opts: o}, nil
 }
 

@@ -51,6 +51,8 @@ type ImageAuth struct {
 type ScanSpec struct {
 	Concurrency int      `yaml:"concurrency"`
 	Insecure    []string `yaml:"insecure"`
+	// CAFile is a PEM bundle of extra CAs trusted for registries.
+	CAFile string `yaml:"caFile"`
 }
 
 // UpdateSpec says which part of the repository the rewrite looks at.

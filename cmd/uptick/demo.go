@@ -180,7 +180,7 @@ func demoTagsFor(repo, host string) []string {
 }
 
 // seedRegistry pushes a distinct random image for every demo tag.
-func seedRegistry(ctx context.Context, host string) error {
+func seedRegistry(ctx context.Context, host string, opts ...remote.Option) error {
 	for repo, tags := range demoTags {
 		for _, tag := range tags {
 			ref, err := name.NewTag(host + "/" + repo + ":" + tag)
@@ -191,7 +191,7 @@ func seedRegistry(ctx context.Context, host string) error {
 			if err != nil {
 				return err
 			}
-			if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+			if err := remote.Write(ref, img, append(opts, remote.WithContext(ctx))...); err != nil {
 				return fmt.Errorf("pushing %s: %w", ref, err)
 			}
 		}

@@ -389,27 +389,35 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	// The real git and gpg agree the pushed commit is signed by the demo key.
+	verifyCommitWithGPG(t, filepath.Join(dir, "fleet.git"), "main", filepath.Join(dir, "signing-key.pub.asc"))
+}
+
+// verifyCommitWithGPG checks rev's signature with the real `git
+// verify-commit` and a throwaway gpg keyring holding only pubKeyFile.
+func verifyCommitWithGPG(t *testing.T, gitDir, rev, pubKeyFile string) {
+	t.Helper()
+	// gpg-agent's socket path must be short: not under t.TempDir().
 	gnupg, err := os.MkdirTemp("/tmp", "gpg")
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := append(os.Environ(), "GNUPGHOME="+gnupg)
 	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+gnupg)
-		_ = cmd.Run()
+		kill := exec.Command("gpgconf", "--kill", "gpg-agent")
+		kill.Env = env
+		_ = kill.Run()
 		os.RemoveAll(gnupg)
 	})
-	env := append(os.Environ(), "GNUPGHOME="+gnupg)
-	imp := exec.Command("gpg", "--batch", "--import", filepath.Join(dir, "signing-key.pub.asc"))
+	imp := exec.Command("gpg", "--batch", "--import", pubKeyFile)
 	imp.Env = env
 	if out, err := imp.CombinedOutput(); err != nil {
 		t.Fatalf("gpg --import: %v\n%s", err, out)
 	}
-	verify := exec.Command("git", "--git-dir", filepath.Join(dir, "fleet.git"), "verify-commit", "main")
+	verify := exec.Command("git", "--git-dir", gitDir, "verify-commit", rev)
 	verify.Env = env
 	out, err := verify.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Good signature") {
-		t.Fatalf("git verify-commit: %v\n%s", err, out)
+		t.Fatalf("git verify-commit %s: %v\n%s", rev, err, out)
 	}
 }
 

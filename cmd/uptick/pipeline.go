@@ -171,6 +171,13 @@ func newScanner(cfg *loadedConfig, log *slog.Logger, extra []scan.Option) (*scan
 	if len(cfg.Scan.Insecure) > 0 {
 		opts = append(opts, scan.WithInsecure(cfg.Scan.Insecure...))
 	}
+	if cfg.Scan.CAFile != "" {
+		pem, err := os.ReadFile(cfg.Scan.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: scan.caFile: %w", cfg.File, err)
+		}
+		opts = append(opts, scan.WithCABundle(pem))
+	}
 	return scan.New(append(opts, extra...)...)
 }
 

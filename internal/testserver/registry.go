@@ -1,0 +1,138 @@
+package testserver
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Registry is Debian's docker-registry (distribution 2.8) serving TLS with
+// htpasswd basic auth on 127.0.0.1.
+type Registry struct {
+	// Addr is host:port, e.g. "127.0.0.1:41234".
+	Addr string
+	// CAPEM is the PEM certificate clients must trust.
+	CAPEM []byte
+	// Transport trusts CAPEM.
+	Transport *http.Transport
+}
+
+// DistributionRegistry starts docker-registry for one test, requiring user
+// and password, and waits until it answers.
+func DistributionRegistry(t testing.TB, user, password string) *Registry {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		t.Fatalf("docker-registry is not installed (Debian package docker-registry): run `make tools`: %v", err)
+	}
+	dir := t.TempDir()
+	certPEM, keyPEM := SelfSignedCert(t)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	addr := FreeAddr(t)
+	config := filepath.Join(dir, "config.yml")
+	for path, content := range map[string][]byte{
+		certFile: certPEM,
+		keyFile:  keyPEM,
+		htpasswd: []byte(user + ":" + string(hash) + "\n"),
+		config: fmt.Appendf(nil, `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  secret: uptick-test-not-secret
+  tls:
+    certificate: %s
+    key: %s
+auth:
+  htpasswd:
+    realm: uptick-test
+    path: %s
+`, filepath.Join(dir, "data"), addr, certFile, keyFile, htpasswd),
+	} {
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var logs syncBuffer
+	cmd := exec.Command(bin, "serve", config)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting docker-registry: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, Timeout: time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get("https://" + addr + "/v2/")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("docker-registry exited before it was ready:\n%s", logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry on %s not ready (last: %v):\n%s", addr, err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &Registry{Addr: addr, CAPEM: certPEM, Transport: tr}
+}
+
+// syncBuffer collects a server's output for failure messages.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
