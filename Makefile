@@ -39,11 +39,15 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## fuzz: a short fuzzing pass over every parser.
+## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s
+FUZZ_TARGETS := update:FuzzRewrite policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
+	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime $(FUZZTIME) ./update
-	$(GO) test -run '^$$' -fuzz FuzzSemVerSelect -fuzztime $(FUZZTIME) ./policy
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	done
 
 clean:
 	rm -rf bin

@@ -99,7 +99,7 @@ func parseConfig(file string, data []byte) (*loadedConfig, error) {
 	}
 	root := doc.Content[0]
 	var errs []error
-	checkKnownFields(root, reflect.TypeOf(Config{}), "", &errs)
+	(&fieldChecker{seen: map[checked]bool{}, errs: &errs}).check(root, reflect.TypeOf(Config{}), "")
 	if len(errs) > 0 {
 		return nil, prefixErrors(file, errs)
 	}
@@ -209,15 +209,31 @@ func expandHome(p string) string {
 	return p
 }
 
-// checkKnownFields walks the YAML tree alongside the Go type and reports
-// every mapping key no field is tagged with, by its path. yaml.v3's own
+// fieldChecker walks the YAML tree alongside the Go type and reports every
+// mapping key no field is tagged with, by its path. yaml.v3's own
 // KnownFields stops at the first one and names a Go type, not a path.
-func checkKnownFields(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
+type fieldChecker struct {
+	// seen makes aliases cheap: an anchored node is checked once per type,
+	// however often it is referred to (no exponential "billion laughs" walk).
+	seen map[checked]bool
+	errs *[]error
+}
+
+type checked struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
+func (c *fieldChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil || c.seen[checked{n.Alias, t}] {
+			return
+		}
 		n = n.Alias
+		c.seen[checked{n, t}] = true
 	}
 	if t == reflect.TypeOf(yaml.Node{}) {
 		return
@@ -236,17 +252,17 @@ func checkKnownFields(n *yaml.Node, t reflect.Type, path string, errs *[]error) 
 			}
 			ft, ok := fields[k.Value]
 			if !ok {
-				*errs = append(*errs, fmt.Errorf("%s: unknown field (line %d)", child, k.Line))
+				*c.errs = append(*c.errs, fmt.Errorf("%s: unknown field (line %d)", child, k.Line))
 				continue
 			}
-			checkKnownFields(v, ft, child, errs)
+			c.check(v, ft, child)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return
 		}
 		for i, item := range n.Content {
-			checkKnownFields(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			c.check(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +134,46 @@ func TestLoadConfigIsConfigError(t *testing.T) {
 	_, err = loadConfig(bad)
 	if code := exitCode(&strings.Builder{}, err); code != exitBadArgs {
 		t.Errorf("bad file: exit %d, want %d (%v)", code, exitBadArgs, err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add(validConfig)
+	f.Add("git: {url: x}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}}]\n")
+	f.Add("git: &g {url: x}\nimages: [{name: 'ns:a', repository: r/a, policy: {numerical: {}}, filterTags: {pattern: '(\\d+)', extract: '$1'}}]\nsync: *g\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		cfg, err := parseConfig("fuzz.yaml", []byte(data))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml: ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if len(cfg.Images) == 0 || len(cfg.selectors) != len(cfg.Images) || len(cfg.refs) != len(cfg.Images) {
+			t.Fatalf("accepted config without a selector and ref per image: %d images", len(cfg.Images))
+		}
+		for i, s := range cfg.selectors {
+			if s == nil || cfg.refs[i].Name == "" {
+				t.Fatalf("image %d accepted without a policy or name", i)
+			}
+		}
+	})
+}
+
+func TestParseConfigAliases(t *testing.T) {
+	// Unknown fields behind an alias are still found, and a deeply aliased
+	// document is rejected quickly rather than walked exponentially.
+	_, err := parseConfig("c.yaml", []byte("x: &p {semver: {range: '*'}, bogus: 1}\ngit: {url: file:///x}\nimages: [{name: a, repository: r.example/a, policy: *p}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "x: unknown field") || !strings.Contains(err.Error(), "images[0].policy.bogus: unknown field") {
+		t.Errorf("error = %v", err)
+	}
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	b.WriteString("images: *a11\n")
+	if _, err := parseConfig("c.yaml", []byte(b.String())); err == nil {
+		t.Error("billion-laughs config accepted")
 	}
 }
