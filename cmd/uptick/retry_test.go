@@ -85,4 +85,3 @@ func colleagueCommit(t *testing.T, bare, file, content string) {
 	run("commit", "-qam", "colleague")
 	run("push", "-q", "origin", "main")
 }
-
