@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 # Command (or file) = Debian package, installed by hack/ensure-tools.sh when missing.
 DEMO_TOOLS := git=git gpg=gnupg
-TEST_TOOLS := $(DEMO_TOOLS) /usr/lib/git-core/git-http-backend=git docker-registry=docker-registry
+TEST_TOOLS := $(DEMO_TOOLS) /usr/lib/git-core/git-http-backend=git docker-registry=docker-registry /usr/sbin/sshd=openssh-server
 
 .PHONY: all build demo test tools vet fmt-check unit bench fuzz clean
 
