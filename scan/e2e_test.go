@@ -1,12 +1,10 @@
 package scan_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,24 +14,6 @@ import (
 	"github.com/uptick-gitops/uptick/internal/testserver"
 	"github.com/uptick-gitops/uptick/scan"
 )
-
-// syncBuffer collects the registry's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestDistributionRegistryEndToEnd(t *testing.T) {
 	const user, pass, wrong = "uptick", "e2e-Passw0rd!", "not-the-Passw0rd"

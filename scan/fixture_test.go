@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -100,20 +99,6 @@ func pushTags(t testing.TB, host, repo string, tags []string, opts ...remote.Opt
 		}
 	}
 	return img
-}
-
-// closedAddr returns a 127.0.0.1 address nobody listens on.
-func closedAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // basicAuth is a handler wrapper demanding user:pass, as a registry with

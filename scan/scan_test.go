@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/uptick-gitops/uptick/internal/testserver"
 	"github.com/uptick-gitops/uptick/scan"
 )
 
@@ -141,7 +142,7 @@ func TestScanOrderDedupAndRequests(t *testing.T) {
 func TestListTagsErrors(t *testing.T) {
 	reg := newTestRegistry(t, nil)
 	pushTags(t, reg.host, "exists", []string{"v1"})
-	dead := closedAddr(t)
+	dead := testserver.FreeAddr(t) // nothing listens there
 
 	tests := []struct {
 		name      string
@@ -686,7 +687,7 @@ func TestLoggingKeepsSecretsOut(t *testing.T) {
 		return failFirst(1, http.StatusServiceUnavailable, "")(basicAuth(user, pass)(next))
 	})
 	pushTags(t, reg.host, "app", []string{"v1"}, basicAuthOption(user, pass))
-	var buf syncBuffer
+	var buf testserver.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := writeDockerConfig(t, `{"auths":{"`+reg.host+`":{"auth":"`+authEntry(user, pass)+`"}}}`)
 	s := newScanner(t, scan.WithLogger(logger))

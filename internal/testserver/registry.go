@@ -76,7 +76,7 @@ auth:
 		}
 	}
 
-	var logs syncBuffer
+	var logs SyncBuffer
 	cmd := exec.Command(bin, "serve", config)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -119,19 +119,22 @@ auth:
 	return &Registry{Addr: addr, CAPEM: certPEM, Transport: tr}
 }
 
-// syncBuffer collects a server's output for failure messages.
-type syncBuffer struct {
+// SyncBuffer is a goroutine-safe buffer for a server's or a logger's
+// output, shown when a test fails.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -199,7 +199,7 @@ func sshdConfig(port string, hostKey, authorizedKeys, pidFile, userName string, 
 type sshdProcess struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd.Wait returns
-	log    *syncBuffer
+	log    *SyncBuffer
 }
 
 // startSSHD runs sshd in the foreground with config and waits until addr
@@ -208,7 +208,7 @@ func startSSHD(config, addr string) (*sshdProcess, error) {
 	d := &sshdProcess{
 		cmd:    exec.Command(SSHDPath, "-D", "-e", "-f", config),
 		exited: make(chan struct{}),
-		log:    &syncBuffer{},
+		log:    &SyncBuffer{},
 	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	// Session processes inherit sshd's stderr; one that outlives sshd
