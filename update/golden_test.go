@@ -71,7 +71,7 @@ func report(res *Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scanned %d marked %d files %d\n", res.Scanned, res.Marked, len(res.Files))
 	for _, c := range res.Changes {
-		fmt.Fprintf(&b, "change %s:%d %s %s %q %q -> %q\n", c.File, c.Line, c.Object, c.Policy, c.Field, c.Old, c.New)
+		fmt.Fprintf(&b, "change %s:%d %s %s=>%s %q %q -> %q\n", c.File, c.Line, c.Object, c.Policy, c.Image, c.Field, c.Old, c.New)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(&b, "warning %s\n", w)

@@ -94,16 +94,18 @@ func parseField(s string) (Field, bool) {
 
 // lookup finds the image for a marker's policy: "ns:name" matches that key,
 // else the key with no namespace; "name" matches the key with no namespace,
-// else the only key with that name in any namespace.
-func lookup(images map[PolicyRef]Image, ref PolicyRef) (Image, string) {
+// else the only key with that name in any namespace. It returns the key it
+// matched, so callers can attribute the change to their own image.
+func lookup(images map[PolicyRef]Image, ref PolicyRef) (PolicyRef, Image, string) {
 	if img, ok := images[ref]; ok {
-		return img, ""
+		return ref, img, ""
 	}
 	if ref.Namespace != "" {
-		if img, ok := images[PolicyRef{Name: ref.Name}]; ok {
-			return img, ""
+		key := PolicyRef{Name: ref.Name}
+		if img, ok := images[key]; ok {
+			return key, img, ""
 		}
-		return Image{}, fmt.Sprintf("no image policy %q", ref.String())
+		return PolicyRef{}, Image{}, fmt.Sprintf("no image policy %q", ref.String())
 	}
 	var found []PolicyRef
 	var img Image
@@ -115,14 +117,14 @@ func lookup(images map[PolicyRef]Image, ref PolicyRef) (Image, string) {
 	}
 	switch len(found) {
 	case 0:
-		return Image{}, fmt.Sprintf("no image policy %q", ref.String())
+		return PolicyRef{}, Image{}, fmt.Sprintf("no image policy %q", ref.String())
 	case 1:
-		return img, ""
+		return found[0], img, ""
 	}
 	names := make([]string, len(found))
 	for i, k := range found {
 		names[i] = k.String()
 	}
 	slices.Sort(names)
-	return Image{}, fmt.Sprintf("image policy %q is ambiguous: %s", ref.String(), strings.Join(names, ", "))
+	return PolicyRef{}, Image{}, fmt.Sprintf("image policy %q is ambiguous: %s", ref.String(), strings.Join(names, ", "))
 }

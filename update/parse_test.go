@@ -159,23 +159,27 @@ func TestLookup(t *testing.T) {
 	}
 	tests := []struct {
 		ref     PolicyRef
+		wantKey PolicyRef
 		want    Image
 		wantMsg string
 	}{
-		{ref: PolicyRef{Namespace: "ns1", Name: "p"}, want: a},
-		{ref: PolicyRef{Namespace: "ns2", Name: "p"}, want: b},
-		{ref: PolicyRef{Namespace: "ns9", Name: "q"}, want: c}, // falls back to the namespace-less key
-		{ref: PolicyRef{Name: "q"}, want: c},
-		{ref: PolicyRef{Name: "r"}, want: a}, // unique name in any namespace
+		{ref: PolicyRef{Namespace: "ns1", Name: "p"}, wantKey: PolicyRef{Namespace: "ns1", Name: "p"}, want: a},
+		{ref: PolicyRef{Namespace: "ns2", Name: "p"}, wantKey: PolicyRef{Namespace: "ns2", Name: "p"}, want: b},
+		{ref: PolicyRef{Namespace: "ns9", Name: "q"}, wantKey: PolicyRef{Name: "q"}, want: c}, // falls back to the namespace-less key
+		{ref: PolicyRef{Name: "q"}, wantKey: PolicyRef{Name: "q"}, want: c},
+		{ref: PolicyRef{Name: "r"}, wantKey: PolicyRef{Namespace: "ns1", Name: "r"}, want: a}, // unique name in any namespace
 		{ref: PolicyRef{Name: "p"}, wantMsg: `image policy "p" is ambiguous: ns1:p, ns2:p`},
 		{ref: PolicyRef{Namespace: "ns9", Name: "p"}, wantMsg: `no image policy "ns9:p"`},
 		{ref: PolicyRef{Name: "zz"}, wantMsg: `no image policy "zz"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref.String(), func(t *testing.T) {
-			got, msg := lookup(images, tt.ref)
+			key, got, msg := lookup(images, tt.ref)
 			if diff := cmp.Diff(tt.wantMsg, msg); diff != "" {
 				t.Errorf("message (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantKey, key); diff != "" {
+				t.Errorf("key (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("image (-want +got):\n%s", diff)

@@ -79,7 +79,7 @@ func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, c
 			warn("marker %q is on an empty value: left alone", t.raw)
 			continue
 		}
-		img, msg := lookup(images, t.m.Policy)
+		key, img, msg := lookup(images, t.m.Policy)
 		if msg != "" {
 			warn("%s", msg)
 			continue
@@ -114,6 +114,7 @@ func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, c
 			Line:   lineOf(lines, start),
 			Object: t.object,
 			Policy: t.m.Policy,
+			Image:  key,
 			Field:  t.m.Field,
 			Old:    n.Value,
 			New:    newVal,

@@ -136,6 +136,7 @@ type Change struct {
 	Line     int       // 1-based line of the scalar
 	Object   string    // "Kind/namespace/name" or "Kind/name" of the enclosing k8s object, "" if none
 	Policy   PolicyRef // as written in the marker
+	Image    PolicyRef // the key of the images map the marker resolved to
 	Field    Field
 	Old, New string // scalar values (unquoted)
 }

@@ -74,7 +74,8 @@ type changeReport struct {
 	File   string `json:"file"`
 	Line   int    `json:"line"`
 	Object string `json:"object,omitempty"`
-	Policy string `json:"policy"`
+	Policy string `json:"policy"` // as written in the marker
+	Image  string `json:"image"`  // the configured image it resolved to
 	Field  string `json:"field,omitempty"`
 	Old    string `json:"old"`
 	New    string `json:"new"`
@@ -242,22 +243,13 @@ func selectImages(ctx context.Context, opts passOptions, scanner *scan.Scanner, 
 // attempt starts from a fresh checkout and recomputes it.
 func recordUpdate(rep *report, res *update.Result, cfg *loadedConfig) {
 	recordChanges(rep, res)
-	prev := map[update.PolicyRef]map[string]bool{}
-	for _, c := range res.Changes {
-		ref := c.Policy
-		if prev[ref] == nil {
-			prev[ref] = map[string]bool{}
-		}
-		prev[ref][c.Old] = true
-	}
 	for i := range rep.Images {
+		seen := map[string]bool{}
 		rep.Images[i].Previous = nil
-		for ref, olds := range prev {
-			if ref.Name != cfg.refs[i].Name || ref.Namespace != "" && cfg.refs[i].Namespace != "" && ref.Namespace != cfg.refs[i].Namespace {
-				continue
-			}
-			for old := range olds {
-				rep.Images[i].Previous = append(rep.Images[i].Previous, old)
+		for _, c := range res.Changes {
+			if c.Image == cfg.refs[i] && !seen[c.Old] {
+				seen[c.Old] = true
+				rep.Images[i].Previous = append(rep.Images[i].Previous, c.Old)
 			}
 		}
 		sort.Strings(rep.Images[i].Previous)
@@ -276,7 +268,7 @@ func recordChanges(rep *report, res *update.Result) {
 	for _, c := range res.Changes {
 		rep.Changes = append(rep.Changes, changeReport{
 			File: c.File, Line: c.Line, Object: c.Object, Policy: c.Policy.String(),
-			Field: string(c.Field), Old: c.Old, New: c.New,
+			Image: c.Image.String(), Field: string(c.Field), Old: c.Old, New: c.New,
 		})
 	}
 	for _, f := range res.Files {
@@ -287,7 +279,7 @@ func recordChanges(rep *report, res *update.Result) {
 func gitChanges(changes []update.Change) []gitops.Change {
 	out := make([]gitops.Change, len(changes))
 	for i, c := range changes {
-		out[i] = gitops.Change{Image: c.Policy.String(), File: c.File, Object: c.Object, Old: c.Old, New: c.New}
+		out[i] = gitops.Change{Image: c.Image.String(), File: c.File, Object: c.Object, Old: c.Old, New: c.New}
 	}
 	return out
 }
