@@ -455,3 +455,24 @@ func TestScheduleStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("no stop message in the log:\n%s", stderr.String())
 	}
 }
+
+func TestRunFatalFailureOutput(t *testing.T) {
+	f := newFleet(t, "")
+	missing := filepath.Join(f.dir, "missing.git")
+	cfg, _ := os.ReadFile(f.config)
+	cfg = bytes.Replace(cfg, []byte("file://"+f.remote), []byte("file://"+missing), 1)
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	res := f.uptick("run", "--config", f.config)
+	if res.code != exitFailed || res.stdout != "" || strings.Count(res.stderr, "error: checking out") != 1 || !strings.Contains(res.stderr, missing) {
+		t.Errorf("text: exit %d, want %d, an empty stdout and one error naming %s:\nstdout:\n%s\nstderr:\n%s", res.code, exitFailed, missing, res.stdout, res.stderr)
+	}
+
+	res = f.uptick("run", "--config", f.config, "-o", "json")
+	rep := decodeReport(t, res.stdout)
+	if res.code != exitFailed || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], missing) || strings.Contains(res.stderr, "error:") {
+		t.Errorf("json: exit %d, errors %q, stderr:\n%s", res.code, rep.Errors, res.stderr)
+	}
+}

@@ -21,7 +21,14 @@ func (e *usageError) Unwrap() error { return e.err }
 
 // errStageFailed marks a run that completed what it could and already
 // reported its failures in the summary; exitCode prints nothing more.
-var errStageFailed = errors.New("one or more stages failed")
+var errStageFailed = &reportedError{errors.New("one or more stages failed")}
+
+// reportedError is an error the command's output already shows; exitCode
+// maps it to a code without printing it again.
+type reportedError struct{ err error }
+
+func (e *reportedError) Error() string { return e.err.Error() }
+func (e *reportedError) Unwrap() error { return e.err }
 
 // exitCode prints err (unless already reported) and maps it to the process
 // exit code.
@@ -29,7 +36,8 @@ func exitCode(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	if !errors.Is(err, errStageFailed) {
+	var reported *reportedError
+	if !errors.As(err, &reported) {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 	}
 	var ce *configError

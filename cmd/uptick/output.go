@@ -110,6 +110,30 @@ func writeOutcome(b *strings.Builder, rep *report) {
 	}
 }
 
+// finishPass prints the report of a pass and returns what the command
+// should exit with. A pass that could not go on (err != nil) is part of the
+// JSON document, for machines; in text, the error alone is printed once, by
+// exitCode.
+func finishPass(w io.Writer, rep *report, err error, format string, until stage) error {
+	if err != nil {
+		if format != outputJSON {
+			return err
+		}
+		rep.fail(err)
+		if perr := printReport(w, rep, format, until); perr != nil {
+			return perr
+		}
+		return &reportedError{err}
+	}
+	if err := printReport(w, rep, format, until); err != nil {
+		return err
+	}
+	if rep.failed() {
+		return errStageFailed
+	}
+	return nil
+}
+
 // writeDiff writes a unified diff of every changed file.
 func writeDiff(w io.Writer, rep *report) error {
 	for _, f := range rep.files {

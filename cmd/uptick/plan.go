@@ -69,10 +69,7 @@ func runStage(ctx context.Context, opts *stageOptions) error {
 		return err
 	}
 	rep, err := runPass(ctx, passOptions{cfg: cfg, until: opts.until, workdir: opts.workdir, logger: log, getenv: opts.global.getenv})
-	if err != nil {
-		return err
-	}
-	if opts.until == stageUpdate && opts.output == outputText {
+	if err == nil && opts.until == stageUpdate && opts.output == outputText {
 		if err := writeDiff(opts.streams.Out, rep); err != nil {
 			return err
 		}
@@ -80,13 +77,7 @@ func runStage(ctx context.Context, opts *stageOptions) error {
 			fmt.Fprintf(opts.streams.Out, "\ncommit message:\n%s\n", indent(rep.Message))
 		}
 	}
-	if err := printReport(opts.streams.Out, rep, opts.output, opts.until); err != nil {
-		return err
-	}
-	if rep.failed() {
-		return errStageFailed
-	}
-	return nil
+	return finishPass(opts.streams.Out, rep, err, opts.output, opts.until)
 }
 
 // setup is what every config-driven command does first: check the output

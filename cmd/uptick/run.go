@@ -72,13 +72,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	}
 	pass := func(ctx context.Context) error {
 		rep, err := runPass(ctx, passOptions{cfg: cfg, until: stageAll, workdir: opts.workdir, logger: log, getenv: opts.global.getenv})
-		if perr := printReport(opts.streams.Out, rep, opts.output, stageAll); perr != nil && err == nil {
-			err = perr
-		}
-		if err == nil && rep.failed() {
-			err = errStageFailed
-		}
-		return err
+		return finishPass(opts.streams.Out, rep, err, opts.output, stageAll)
 	}
 	if spec == "" {
 		return pass(ctx)
