@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/uptick-gitops/uptick"
+	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
 // TestMain lets a test re-execute this binary as the uptick command, so the
@@ -474,5 +475,55 @@ func TestRunFatalFailureOutput(t *testing.T) {
 	rep := decodeReport(t, res.stdout)
 	if res.code != exitFailed || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], missing) || strings.Contains(res.stderr, "error:") {
 		t.Errorf("json: exit %d, errors %q, stderr:\n%s", res.code, rep.Errors, res.stderr)
+	}
+}
+
+// TestRunBadInputExits2 covers failures only found mid-pass that retrying
+// cannot fix: they exit 2 like a bad config file, and name what to fix.
+func TestRunBadInputExits2(t *testing.T) {
+	f := newFleet(t, "")
+	base, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(f.dir, "public-only.asc")
+	if _, err := writeDemoKey(filepath.Join(f.dir, "private.asc"), pub); err != nil {
+		t.Fatal(err)
+	}
+	otherRepo := t.TempDir()
+	if out, err := exec.Command("git", "init", "-q", otherRepo).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	srv := testserver.GitHTTP(t, filepath.Dir(f.remote), testserver.GitHTTPOptions{})
+	overHTTP := [2]string{"url: file://" + f.remote, "url: " + srv.URL + "/fleet.git\n  auth: {passwordEnv: UPTICK_TEST_UNSET_TOKEN}"}
+	tests := []struct {
+		name    string
+		replace [2]string // in the config
+		extra   string    // appended to the config
+		args    []string
+		want    string
+	}{
+		{name: "missing update path", extra: "update: {paths: [clusters/nope]}\n", want: "update.paths"},
+		{name: "missing branch", replace: [2]string{"git:\n", "git:\n  branch: nope\n"}, want: "nope"},
+		{name: "signing key without a private key", replace: [2]string{"  commit:\n", "  commit:\n    signingKey: {file: " + pub + "}\n"}, want: "no private key"},
+		{name: "auth on a local remote", replace: [2]string{"git:\n", "git:\n  auth: {passwordEnv: TOKEN}\n"}, want: "git.auth: not used with local repositories"},
+		{name: "credential env var unset", replace: overHTTP, want: "UPTICK_TEST_UNSET_TOKEN"},
+		{name: "workdir holds another repository", args: []string{"--workdir", otherRepo}, want: "work directory is not a clone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := string(base)
+			if tt.replace[0] != "" {
+				cfg = strings.Replace(cfg, tt.replace[0], tt.replace[1], 1)
+			}
+			file := filepath.Join(t.TempDir(), "uptick.yaml")
+			if err := os.WriteFile(file, []byte(cfg+tt.extra), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res := f.uptick(append([]string{"run", "--config", file}, tt.args...)...)
+			if res.code != exitBadArgs || !strings.Contains(res.stdout+res.stderr, tt.want) {
+				t.Errorf("exit %d (want %d); output lacks %q:\nstdout:\n%s\nstderr:\n%s", res.code, exitBadArgs, tt.want, res.stdout, res.stderr)
+			}
+		})
 	}
 }

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/uptick-gitops/uptick/gitops"
+	"github.com/uptick-gitops/uptick/scan"
+	"github.com/uptick-gitops/uptick/update"
 )
 
 // Exit codes, mapped in exitCode and nowhere else.
@@ -18,6 +22,37 @@ type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
+
+// errBadInputReported marks a run whose summary already shows a failure
+// that only a change of config, flags or environment can fix.
+var errBadInputReported = &reportedError{&configError{errors.New("bad configuration or input")}}
+
+// badInputErrors are the stage errors that retrying cannot fix: the user
+// must change the config, the flags or the environment.
+var badInputErrors = []error{
+	gitops.ErrWorkdirMismatch,
+	gitops.ErrBranchNotFound,
+	gitops.ErrEmptyCredential,
+	gitops.ErrNoPrivateKey,
+	gitops.ErrPassphraseRequired,
+	gitops.ErrBadPassphrase,
+	update.ErrPathEscapesRoot,
+	scan.ErrInvalidRepository,
+}
+
+func isBadInput(err error) bool {
+	var ce *configError
+	var ue *usageError
+	if errors.As(err, &ce) || errors.As(err, &ue) {
+		return true
+	}
+	for _, target := range badInputErrors {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
 
 // errStageFailed marks a run that completed what it could and already
 // reported its failures in the summary; exitCode prints nothing more.
@@ -40,9 +75,7 @@ func exitCode(stderr io.Writer, err error) int {
 	if !errors.As(err, &reported) {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 	}
-	var ce *configError
-	var ue *usageError
-	if errors.As(err, &ce) || errors.As(err, &ue) {
+	if isBadInput(err) {
 		return exitBadArgs
 	}
 	return exitFailed

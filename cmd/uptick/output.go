@@ -128,7 +128,10 @@ func finishPass(w io.Writer, rep *report, err error, format string, until stage)
 	if err := printReport(w, rep, format, until); err != nil {
 		return err
 	}
-	if rep.failed() {
+	switch {
+	case rep.badInput:
+		return errBadInputReported
+	case rep.failed():
 		return errStageFailed
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sort"
@@ -54,7 +55,8 @@ type report struct {
 	Message      string         `json:"message,omitempty"`
 	DurationMS   int64          `json:"durationMs"`
 
-	files []update.FileChange
+	files    []update.FileChange
+	badInput bool // some failure needs a config, flag or environment fix
 }
 
 type imageReport struct {
@@ -83,7 +85,10 @@ type changeReport struct {
 
 func (r *report) failed() bool { return len(r.Errors) > 0 }
 
-func (r *report) fail(err error) { r.Errors = append(r.Errors, err.Error()) }
+func (r *report) fail(err error) {
+	r.Errors = append(r.Errors, err.Error())
+	r.badInput = r.badInput || isBadInput(err)
+}
 
 // runPass runs the pipeline up to opts.until. It returns an error only when
 // the pass could not go on at all (no checkout, no worktree); failures of
@@ -117,6 +122,9 @@ func runPass(ctx context.Context, opts passOptions) (*report, error) {
 
 	for attempt := 1; ; attempt++ {
 		res, err := update.Apply(ctx, repo.Dir(), cfg.Update.Paths, images, update.WithDryRun(opts.until < stageAll))
+		if errors.Is(err, fs.ErrNotExist) {
+			return rep, &configError{fmt.Errorf("%s: update.paths: %w", cfg.File, err)}
+		}
 		if err != nil {
 			return rep, fmt.Errorf("updating %s: %w", repo.Dir(), err)
 		}
