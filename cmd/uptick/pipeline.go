@@ -146,6 +146,8 @@ func runPass(ctx context.Context, opts passOptions) (*report, error) {
 			return rep, nil
 		}
 		log.Warn("push rejected, fetching and retrying", "attempt", attempt, "error", err)
+		// The rejected commit is gone with the fresh checkout.
+		rep.Commit, rep.Message = "", ""
 		if repo, err = checkout(ctx, opts, repo.Dir(), rep); err != nil {
 			return rep, err
 		}

@@ -26,7 +26,7 @@ func TestRunRetriesWhenSomeoneElsePushesFirst(t *testing.T) {
 		// The push starts by asking for the receive-pack advertisement:
 		// that is the moment to sneak a commit in, once.
 		if r.URL.Query().Get("service") == "git-receive-pack" && raced.CompareAndSwap(false, true) {
-			colleagueCommit(t, f.remote, "clusters/prod/podinfo/kustomization.yaml", "# reviewed by a colleague\n")
+			colleagueCommit(t, f.remote, "clusters/prod/podinfo/kustomization.yaml", func(s string) string { return s + "# reviewed by a colleague\n" })
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -59,9 +59,9 @@ func TestRunRetriesWhenSomeoneElsePushesFirst(t *testing.T) {
 	}
 }
 
-// colleagueCommit appends content to file on main of bare from a separate
-// clone, with the git CLI.
-func colleagueCommit(t *testing.T, bare, file, content string) {
+// colleagueCommit edits file on main of bare from a separate clone, with
+// the git CLI.
+func colleagueCommit(t *testing.T, bare, file string, edit func(string) string) {
 	t.Helper()
 	work := t.TempDir()
 	run := func(args ...string) {
@@ -79,9 +79,46 @@ func colleagueCommit(t *testing.T, bare, file, content string) {
 		t.Error(err)
 		return
 	}
-	if err := os.WriteFile(p, append(old, content...), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(edit(string(old))), 0o644); err != nil {
 		t.Error(err)
 	}
 	run("commit", "-qam", "colleague")
 	run("push", "-q", "origin", "main")
+}
+
+// TestRunRetryFindsNothingLeftToDo: the colleague's push made the very
+// change uptick was about to push. After the retry nothing is left, so the
+// pass reports no commit (not the rejected one) and succeeds.
+func TestRunRetryFindsNothingLeftToDo(t *testing.T) {
+	f := newFleet(t, "")
+	srv := testserver.GitHTTP(t, filepath.Dir(f.remote), testserver.GitHTTPOptions{})
+	var raced atomic.Bool
+	next := srv.Config.Handler
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("service") == "git-receive-pack" && raced.CompareAndSwap(false, true) {
+			bump := func(old, new string) func(string) string {
+				return func(s string) string { return strings.ReplaceAll(s, old, new) }
+			}
+			colleagueCommit(t, f.remote, "clusters/prod/podinfo/deployment.yaml", bump("podinfo:6.4.0 #", "podinfo:6.5.3 #"))
+			colleagueCommit(t, f.remote, "clusters/prod/redis/values.yaml", bump(`"7.2.4"`, `"7.2.5"`))
+			colleagueCommit(t, f.remote, "clusters/staging/kustomization.yaml", bump("newTag: 6.4.0", "newTag: 6.5.3"))
+		}
+		next.ServeHTTP(w, r)
+	})
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "url: file://"+f.remote, "url: "+srv.URL+"/fleet.git", 1))
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := f.uptick("run", "--config", f.config, "-o", "json")
+	rep := decodeReport(t, res.stdout)
+	if res.code != 0 || !raced.Load() || rep.Commit != "" || rep.Pushed || len(rep.Changes) != 0 {
+		t.Fatalf("exit %d, raced %v, report commit %q pushed %v changes %d\n%s", res.code, raced.Load(), rep.Commit, rep.Pushed, len(rep.Changes), res.stderr)
+	}
+	if who := f.git("log", "-1", "--format=%an", "main"); who != "colleague" {
+		t.Errorf("main's last commit is by %q, want the colleague's", who)
+	}
 }
