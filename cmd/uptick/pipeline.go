@@ -313,12 +313,10 @@ func commitAndPush(ctx context.Context, repo *gitops.Repo, res *update.Result, r
 		return fmt.Errorf("committing: %w", err)
 	}
 	rep.Commit = sha
-	log.Info("committed", "commit", short(sha), "files", len(files))
 	if err := repo.Push(ctx); err != nil {
 		return fmt.Errorf("pushing: %w", err)
 	}
 	rep.Pushed = true
-	log.Info("pushed", "branch", rep.Branch, "commit", short(sha))
 	return nil
 }
 
