@@ -112,11 +112,18 @@ func writeOutcome(b *strings.Builder, rep *report) {
 
 // finishPass prints the report of a pass and returns what the command
 // should exit with. A pass that could not go on (err != nil) is part of the
-// JSON document, for machines; in text, the error alone is printed once, by
-// exitCode.
+// JSON document, for machines; in text, the failures recorded before it are
+// printed and the error itself once, by exitCode.
 func finishPass(w io.Writer, rep *report, err error, format string, until stage) error {
 	if err != nil {
 		if format != outputJSON {
+			// What failed before the pass had to stop still matters (the
+			// image whose registry hung, say); the fatal error follows.
+			var b strings.Builder
+			writeProblems(&b, rep)
+			if _, werr := io.WriteString(w, strings.TrimPrefix(b.String(), "\n")); werr != nil {
+				return werr
+			}
 			return err
 		}
 		rep.fail(err)

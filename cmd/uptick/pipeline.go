@@ -34,7 +34,8 @@ const maxPushAttempts = 3
 type passOptions struct {
 	cfg      *loadedConfig
 	until    stage
-	workdir  string // clone cache; "" means a temporary directory
+	workdir  string        // clone cache; "" means a temporary directory
+	timeout  time.Duration // bound on the whole pass; 0 means none
 	logger   *slog.Logger
 	getenv   func(string) string
 	scanOpts []scan.Option // extra scanner options (tests: TLS transport)
@@ -93,11 +94,29 @@ func (r *report) fail(err error) {
 // runPass runs the pipeline up to opts.until. It returns an error only when
 // the pass could not go on at all (no checkout, no worktree); failures of
 // single images or files are recorded in the report and the rest carries on.
-func runPass(ctx context.Context, opts passOptions) (*report, error) {
+func runPass(ctx context.Context, opts passOptions) (rep *report, err error) {
 	start := time.Now()
 	cfg, log := opts.cfg, opts.logger
-	rep := &report{DryRun: opts.until < stageAll}
+	rep = &report{DryRun: opts.until < stageAll}
 	defer func() { rep.DurationMS = time.Since(start).Milliseconds() }()
+	if opts.timeout > 0 {
+		// A registry or Git server that stops answering must not hold a
+		// scheduled run forever; every stage honours ctx.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, opts.timeout, fmt.Errorf("pass timed out after %s (--timeout)", opts.timeout))
+		defer cancel()
+		defer func() {
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return
+			}
+			// Stages report a bare "context deadline exceeded"; say why.
+			if err != nil {
+				err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+			} else {
+				rep.fail(context.Cause(ctx))
+			}
+		}()
+	}
 
 	var repo *gitops.Repo
 	if opts.until >= stageUpdate {
@@ -154,9 +173,16 @@ func runPass(ctx context.Context, opts passOptions) (*report, error) {
 	}
 }
 
+// workdir returns the directory to check out into and how to release it:
+// the --workdir cache, locked against other runs sharing it, or a
+// temporary directory removed afterwards.
 func workdir(dir string) (string, func(), error) {
 	if dir != "" {
-		return dir, func() {}, nil
+		unlock, err := lockWorkdir(dir)
+		if err != nil {
+			return "", nil, err
+		}
+		return dir, unlock, nil
 	}
 	tmp, err := os.MkdirTemp("", "uptick-")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -17,6 +18,7 @@ type stageOptions struct {
 	configFile string
 	workdir    string
 	output     string
+	timeout    time.Duration
 	until      stage
 }
 
@@ -33,7 +35,7 @@ commit message it would use. Nothing is written to the repository or pushed.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, &opts.workdir, &opts.output)
+	addConfigFlags(cmd, &opts.configFile, &opts.workdir, &opts.output, &opts.timeout)
 	return cmd
 }
 
@@ -46,7 +48,7 @@ func newCmdScan(streams ioStreams, g *globalOptions) *cobra.Command {
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, nil, &opts.output)
+	addConfigFlags(cmd, &opts.configFile, nil, &opts.output, &opts.timeout)
 	return cmd
 }
 
@@ -59,7 +61,7 @@ func newCmdPolicy(streams ioStreams, g *globalOptions) *cobra.Command {
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, nil, &opts.output)
+	addConfigFlags(cmd, &opts.configFile, nil, &opts.output, &opts.timeout)
 	return cmd
 }
 
@@ -68,7 +70,7 @@ func runStage(ctx context.Context, opts *stageOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := runPass(ctx, passOptions{cfg: cfg, until: opts.until, workdir: opts.workdir, logger: log, getenv: opts.global.getenv})
+	rep, err := runPass(ctx, passOptions{cfg: cfg, until: opts.until, workdir: opts.workdir, timeout: opts.timeout, logger: log, getenv: opts.global.getenv})
 	if err == nil && opts.until == stageUpdate && opts.output == outputText {
 		if err := writeDiff(opts.streams.Out, rep); err != nil {
 			return err

@@ -19,6 +19,7 @@ type runOptions struct {
 	schedule   string
 	daemon     bool
 	output     string
+	timeout    time.Duration
 }
 
 func newCmdRun(streams ioStreams, g *globalOptions) *cobra.Command {
@@ -45,18 +46,22 @@ it receives SIGINT or SIGTERM.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, &opts.workdir, &opts.output)
+	addConfigFlags(cmd, &opts.configFile, &opts.workdir, &opts.output, &opts.timeout)
 	cmd.Flags().StringVar(&opts.schedule, "schedule", "", `keep running, one pass per tick of this cron schedule ("*/5 * * * *", "@every 10m")`)
 	cmd.Flags().BoolVar(&opts.daemon, "daemon", false, "keep running on the config file's schedule")
 	return cmd
 }
 
-func addConfigFlags(cmd *cobra.Command, config, workdir, output *string) {
+// defaultTimeout bounds one pass unless --timeout says otherwise.
+const defaultTimeout = 15 * time.Minute
+
+func addConfigFlags(cmd *cobra.Command, config, workdir, output *string, timeout *time.Duration) {
 	cmd.Flags().StringVarP(config, "config", "c", "uptick.yaml", "config file")
 	if workdir != nil {
-		cmd.Flags().StringVar(workdir, "workdir", "", "directory to keep the clone in between runs (default: a temporary directory)")
+		cmd.Flags().StringVar(workdir, "workdir", "", "directory to keep the clone in between runs, locked while in use (default: a temporary directory)")
 	}
 	cmd.Flags().StringVarP(output, "output", "o", outputText, "summary format: text or json")
+	cmd.Flags().DurationVar(timeout, "timeout", defaultTimeout, "give up on a pass that takes longer than this (0: never)")
 }
 
 func runRun(ctx context.Context, opts *runOptions) error {
@@ -71,7 +76,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		}
 	}
 	pass := func(ctx context.Context) error {
-		rep, err := runPass(ctx, passOptions{cfg: cfg, until: stageAll, workdir: opts.workdir, logger: log, getenv: opts.global.getenv})
+		rep, err := runPass(ctx, passOptions{cfg: cfg, until: stageAll, workdir: opts.workdir, timeout: opts.timeout, logger: log, getenv: opts.global.getenv})
 		return finishPass(opts.streams.Out, rep, err, opts.output, stageAll)
 	}
 	if spec == "" {
