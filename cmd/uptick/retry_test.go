@@ -18,27 +18,9 @@ import (
 // colleague's commit and pushes, keeping both changes.
 func TestRunRetriesWhenSomeoneElsePushesFirst(t *testing.T) {
 	f := newFleet(t, "")
-	root := filepath.Dir(f.remote)
-	srv := testserver.GitHTTP(t, root, testserver.GitHTTPOptions{})
-	var raced atomic.Bool
-	next := srv.Config.Handler
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The push starts by asking for the receive-pack advertisement:
-		// that is the moment to sneak a commit in, once.
-		if r.URL.Query().Get("service") == "git-receive-pack" && raced.CompareAndSwap(false, true) {
-			colleagueCommit(t, f.remote, "clusters/prod/podinfo/kustomization.yaml", func(s string) string { return s + "# reviewed by a colleague\n" })
-		}
-		next.ServeHTTP(w, r)
+	raced := f.raceFirstPush(t, func() {
+		colleagueCommit(t, f.remote, "clusters/prod/podinfo/kustomization.yaml", func(s string) string { return s + "# reviewed by a colleague\n" })
 	})
-	cfg, err := os.ReadFile(f.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = []byte(strings.Replace(string(cfg), "url: file://"+f.remote, "url: "+srv.URL+"/fleet.git", 1))
-	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
 	res := f.uptick("run", "--config", f.config, "-o", "json")
 	if res.code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
@@ -57,6 +39,33 @@ func TestRunRetriesWhenSomeoneElsePushesFirst(t *testing.T) {
 		!strings.Contains(f.git("show", "main:clusters/prod/redis/values.yaml"), `tag: "7.2.5"`) {
 		t.Errorf("main lacks one of the two changes")
 	}
+}
+
+// raceFirstPush serves the fleet over the real git http-backend, points the
+// config at it, and runs colleague once, just before uptick's first push is
+// served: the push starts by asking for the receive-pack advertisement, so
+// that is the moment a colleague's commit can sneak in. The result reports
+// whether the race happened.
+func (f *fleet) raceFirstPush(t *testing.T, colleague func()) *atomic.Bool {
+	t.Helper()
+	srv := testserver.GitHTTP(t, filepath.Dir(f.remote), testserver.GitHTTPOptions{})
+	var raced atomic.Bool
+	next := srv.Config.Handler
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("service") == "git-receive-pack" && raced.CompareAndSwap(false, true) {
+			colleague()
+		}
+		next.ServeHTTP(w, r)
+	})
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "url: file://"+f.remote, "url: "+srv.URL+"/fleet.git", 1))
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &raced
 }
 
 // colleagueCommit edits file on main of bare from a separate clone, with
@@ -91,28 +100,14 @@ func colleagueCommit(t *testing.T, bare, file string, edit func(string) string) 
 // pass reports no commit (not the rejected one) and succeeds.
 func TestRunRetryFindsNothingLeftToDo(t *testing.T) {
 	f := newFleet(t, "")
-	srv := testserver.GitHTTP(t, filepath.Dir(f.remote), testserver.GitHTTPOptions{})
-	var raced atomic.Bool
-	next := srv.Config.Handler
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("service") == "git-receive-pack" && raced.CompareAndSwap(false, true) {
-			bump := func(old, new string) func(string) string {
-				return func(s string) string { return strings.ReplaceAll(s, old, new) }
-			}
-			colleagueCommit(t, f.remote, "clusters/prod/podinfo/deployment.yaml", bump("podinfo:6.4.0 #", "podinfo:6.5.3 #"))
-			colleagueCommit(t, f.remote, "clusters/prod/redis/values.yaml", bump(`"7.2.4"`, `"7.2.5"`))
-			colleagueCommit(t, f.remote, "clusters/staging/kustomization.yaml", bump("newTag: 6.4.0", "newTag: 6.5.3"))
+	raced := f.raceFirstPush(t, func() {
+		bump := func(old, new string) func(string) string {
+			return func(s string) string { return strings.ReplaceAll(s, old, new) }
 		}
-		next.ServeHTTP(w, r)
+		colleagueCommit(t, f.remote, "clusters/prod/podinfo/deployment.yaml", bump("podinfo:6.4.0 #", "podinfo:6.5.3 #"))
+		colleagueCommit(t, f.remote, "clusters/prod/redis/values.yaml", bump(`"7.2.4"`, `"7.2.5"`))
+		colleagueCommit(t, f.remote, "clusters/staging/kustomization.yaml", bump("newTag: 6.4.0", "newTag: 6.5.3"))
 	})
-	cfg, err := os.ReadFile(f.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = []byte(strings.Replace(string(cfg), "url: file://"+f.remote, "url: "+srv.URL+"/fleet.git", 1))
-	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	res := f.uptick("run", "--config", f.config, "-o", "json")
 	rep := decodeReport(t, res.stdout)
 	if res.code != 0 || !raced.Load() || rep.Commit != "" || rep.Pushed || len(rep.Changes) != 0 {
