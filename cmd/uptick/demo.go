@@ -137,13 +137,13 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 	}
 
 	fmt.Fprintf(out, "\n==> uptick run --config %s\n", cfgFile)
-	pass := passOptions{cfg: cfg, until: stageAll, logger: logger, getenv: opts.global.getenv}
+	pass := passOptions{cfg: cfg, until: stageAll, listTags: true, logger: logger, getenv: opts.global.getenv}
 	rep, err := runPass(ctx, pass)
 	if err != nil {
 		return err
 	}
 	for _, img := range rep.Images {
-		fmt.Fprintf(out, "image %s (%s): %d tags: %s\n", img.Name, img.Repository, len(demoTagsFor(img.Repository, host)), strings.Join(demoTagsFor(img.Repository, host), " "))
+		fmt.Fprintf(out, "image %s (%s): %d tags listed: %s\n", img.Name, img.Repository, len(img.Tags), strings.Join(img.Tags, " "))
 	}
 	fmt.Fprintln(out)
 	if err := printReport(out, rep, outputText, stageAll); err != nil {
@@ -173,10 +173,6 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 		return fmt.Errorf("second demo pass: expected no commit, got %q: %w", rep2.Commit, errStageFailed)
 	}
 	return nil
-}
-
-func demoTagsFor(repo, host string) []string {
-	return demoTags[strings.TrimPrefix(repo, host+"/")]
 }
 
 // seedRegistry pushes a distinct random image for every demo tag.

@@ -36,6 +36,7 @@ type passOptions struct {
 	until    stage
 	workdir  string        // clone cache; "" means a temporary directory
 	timeout  time.Duration // bound on the whole pass; 0 means none
+	listTags bool          // keep every listed tag in the report (always for stageScan)
 	logger   *slog.Logger
 	getenv   func(string) string
 	scanOpts []scan.Option // extra scanner options (tests: TLS transport)
@@ -231,7 +232,7 @@ func selectImages(ctx context.Context, opts passOptions, scanner *scan.Scanner, 
 	for i, res := range results {
 		img := cfg.Images[i]
 		ir := imageReport{Name: img.Name, Repository: img.Repository, TagsListed: len(res.Tags), Requests: res.Requests}
-		if opts.until == stageScan {
+		if opts.until == stageScan || opts.listTags {
 			ir.Tags = res.Tags
 		}
 		if res.Err != nil {
