@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 DEMO_TOOLS := git=git gpg=gnupg
 TEST_TOOLS := $(DEMO_TOOLS) /usr/lib/git-core/git-http-backend=git docker-registry=docker-registry /usr/sbin/sshd=openssh-server
 
-.PHONY: all build demo test tools vet fmt-check unit bench fuzz clean
+.PHONY: all build demo test tools vet fmt-check tidy-check unit bench fuzz clean
 
 all: build
 
@@ -21,16 +21,21 @@ demo: build
 	@hack/demo.sh $(BIN)
 
 ## test: vet, formatting and every test, installing the real parts tests need.
-test: tools vet fmt-check unit
+test: tools vet fmt-check tidy-check unit
 
+## tools: Debian packages, then every hack/tools/*.sh build (cached per machine).
 tools:
 	@hack/ensure-tools.sh $(TEST_TOOLS)
+	@set -e; for s in hack/tools/*.sh; do [ "$$s" = hack/tools/lib.sh ] || "$$s" >/dev/null; done
 
 vet:
 	$(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tidy-check:
+	@out=$$($(GO) mod tidy -diff) || { echo "go.mod/go.sum are not tidy (go mod tidy):"; echo "$$out"; exit 1; }
 
 unit:
 	$(GO) test -count=1 ./...
