@@ -3,9 +3,10 @@ package update
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"runtime"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // PolicyRef names an image policy as a marker refers to it: "ns:name" or "name".
@@ -40,29 +41,23 @@ func (r PolicyRef) String() string {
 // Image is the image chosen for a policy; each marker field takes one part of it.
 type Image struct{ Repository, Tag, Digest string }
 
-// ErrInvalidImage is returned (wrapped) by ParseImage for malformed references.
+// ErrInvalidImage is returned (wrapped) by ParseImage and ValidateRepository
+// for malformed references.
 var ErrInvalidImage = errors.New("invalid image reference")
 
-var (
-	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	digestRE     = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]+$`)
-	sha256HexRE  = regexp.MustCompile(`^[a-f0-9]{64}$`)
-	sha512HexRE  = regexp.MustCompile(`^[a-f0-9]{128}$`)
-	repositoryRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._/:-]*[A-Za-z0-9])?$`)
-)
-
-// ParseImage parses "repo:tag" or "repo:tag@algo:hex". A tag is required; the
-// tag separator is the last ':' after the last '/', so a registry host:port
-// is kept in the repository.
+// ParseImage parses "repo:tag" or "repo:tag@algo:hex" by the rules of
+// go-containerregistry's name package (the OCI reference grammar). A tag is
+// required. The parts are kept as written, so "nginx:1.2" stays "nginx", not
+// "index.docker.io/library/nginx".
 func ParseImage(ref string) (Image, error) {
 	var img Image
 	rest := ref
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		if _, err := name.NewDigest(ref); err != nil {
+			return Image{}, fmt.Errorf("%w %q: %s", ErrInvalidImage, ref, badName(err))
+		}
 		img.Digest = rest[at+1:]
 		rest = rest[:at]
-		if err := validateDigest(img.Digest); err != nil {
-			return Image{}, fmt.Errorf("%w %q: %w", ErrInvalidImage, ref, err)
-		}
 	}
 	slash := strings.LastIndexByte(rest, '/')
 	colon := strings.LastIndexByte(rest, ':')
@@ -70,31 +65,43 @@ func ParseImage(ref string) (Image, error) {
 		return Image{}, fmt.Errorf("%w %q: no tag", ErrInvalidImage, ref)
 	}
 	img.Repository, img.Tag = rest[:colon], rest[colon+1:]
-	if !repositoryRE.MatchString(img.Repository) || strings.Contains(img.Repository, "//") {
-		return Image{}, fmt.Errorf("%w %q: bad repository %q", ErrInvalidImage, ref, img.Repository)
+	if err := checkRepository(img.Repository); err != nil {
+		return Image{}, fmt.Errorf("%w %q: %w", ErrInvalidImage, ref, err)
 	}
-	if !tagRE.MatchString(img.Tag) {
+	if _, err := name.NewTag(rest); err != nil || !validTagStart(img.Tag) {
 		return Image{}, fmt.Errorf("%w %q: bad tag %q", ErrInvalidImage, ref, img.Tag)
 	}
 	return img, nil
 }
 
-func validateDigest(d string) error {
-	if !digestRE.MatchString(d) {
-		return fmt.Errorf("bad digest %q", d)
-	}
-	algo, hex, _ := strings.Cut(d, ":")
-	switch algo {
-	case "sha256":
-		if !sha256HexRE.MatchString(hex) {
-			return fmt.Errorf("bad sha256 digest %q: want 64 lowercase hex digits", d)
-		}
-	case "sha512":
-		if !sha512HexRE.MatchString(hex) {
-			return fmt.Errorf("bad sha512 digest %q: want 128 lowercase hex digits", d)
-		}
+// ValidateRepository checks that repo is a repository reference without a
+// tag or digest, by go-containerregistry's rules. Errors wrap ErrInvalidImage.
+func ValidateRepository(repo string) error {
+	if err := checkRepository(repo); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidImage, err)
 	}
 	return nil
+}
+
+func checkRepository(repo string) error {
+	if strings.ContainsAny(repo[strings.LastIndexByte(repo, '/')+1:], ":@") {
+		return fmt.Errorf("%q must be a repository without tag or digest", repo)
+	}
+	if _, err := name.NewRepository(repo); err != nil {
+		return fmt.Errorf("repository %q: %s", repo, badName(err))
+	}
+	return nil
+}
+
+// validTagStart adds the one rule of the OCI tag grammar
+// ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) that the name package leaves out.
+func validTagStart(tag string) bool {
+	return tag != "" && tag[0] != '.' && tag[0] != '-'
+}
+
+// badName keeps the name package's reason without its generic prefix.
+func badName(err error) string {
+	return strings.TrimPrefix(err.Error(), "could not parse reference: ")
 }
 
 // String renders repo:tag[@digest], the value a whole-image marker receives.

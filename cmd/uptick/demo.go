@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,6 +27,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/uptick-gitops/uptick"
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
+	"github.com/uptick-gitops/uptick/cmd/uptick/output"
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 )
 
 // demoOptions are the flags of `uptick demo`.
@@ -131,46 +135,46 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(cfgFile)
+	cfg, err := config.Load(cfgFile)
 	if err != nil {
 		return err
 	}
 
 	fmt.Fprintf(out, "\n==> uptick run --config %s\n", cfgFile)
-	pass := passOptions{cfg: cfg, until: stageAll, listTags: true, logger: logger, getenv: opts.global.getenv}
-	rep, err := runPass(ctx, pass)
-	if err != nil {
-		return err
-	}
-	for _, img := range rep.Images {
+	po := pass.Options{ListTags: true, Logger: logger, Getenv: opts.global.getenv, UserAgent: "uptick/" + buildVersion()}
+	res := pass.Run(ctx, cfg, po)
+	for _, img := range res.Images {
 		fmt.Fprintf(out, "image %s (%s): %d tags listed: %s\n", img.Name, img.Repository, len(img.Tags), strings.Join(img.Tags, " "))
 	}
 	fmt.Fprintln(out)
-	if err := printReport(out, rep, outputText, stageAll); err != nil {
+	if err := output.Text(out, res); err != nil {
 		return err
 	}
-	if rep.failed() || !rep.Pushed {
-		return errStageFailed
+	if err := res.Err(); err != nil {
+		return &reportedError{err}
+	}
+	if !res.Pushed() {
+		return errors.New("the demo pass pushed nothing")
 	}
 
 	fmt.Fprintf(out, "\n==> the pushed commit\n")
-	if err := showCommit(out, remoteDir, rep.Commit, pub); err != nil {
+	if err := showCommit(out, remoteDir, res.Last().Commit, pub); err != nil {
 		return err
 	}
-	if err := writeDiff(out, rep); err != nil {
+	if err := output.Diff(out, res); err != nil {
 		return err
 	}
 
 	fmt.Fprintf(out, "\n==> a second run, with nothing new in the registry\n")
-	rep2, err := runPass(ctx, pass)
-	if err != nil {
+	res2 := pass.Run(ctx, cfg, po)
+	if err := output.Text(out, res2); err != nil {
 		return err
 	}
-	if err := printReport(out, rep2, outputText, stageAll); err != nil {
-		return err
+	if err := res2.Err(); err != nil {
+		return &reportedError{err}
 	}
-	if rep2.failed() || rep2.Commit != "" {
-		return fmt.Errorf("second demo pass: expected no commit, got %q: %w", rep2.Commit, errStageFailed)
+	if a := res2.Last(); a == nil || a.Commit != "" {
+		return errors.New("second demo pass: expected no commit")
 	}
 	return nil
 }
@@ -297,7 +301,7 @@ func showCommit(out io.Writer, remoteDir, sha string, pub *openpgp.Entity) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "commit %s\nAuthor: %s <%s>\n\n%s\n", c.Hash, c.Author.Name, c.Author.Email, indent(c.Message))
+	fmt.Fprintf(out, "commit %s\nAuthor: %s <%s>\n\n%s\n", c.Hash, c.Author.Name, c.Author.Email, output.Indent(c.Message))
 	var armored bytes.Buffer
 	w, err := armor.Encode(&armored, openpgp.PublicKeyType, nil)
 	if err != nil {
@@ -309,7 +313,7 @@ func showCommit(out io.Writer, remoteDir, sha string, pub *openpgp.Entity) error
 	w.Close()
 	signer, err := c.Verify(armored.String())
 	if err != nil {
-		return fmt.Errorf("verifying the signature of %s: %w", short(sha), err)
+		return fmt.Errorf("verifying the signature of %s: %w", output.Short(sha), err)
 	}
 	for id := range signer.Identities {
 		fmt.Fprintf(out, "signature: good, by %q (key %X)\n\n", id, signer.PrimaryKey.Fingerprint)

@@ -7,12 +7,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
 )
 
 // TestDeployExamples keeps what users copy from deploy/ in step with the
 // code: the example config loads, and the CronJob runs the config it mounts.
 func TestDeployExamples(t *testing.T) {
-	cfg, err := loadConfig(filepath.Join("..", "..", "deploy", "kubernetes", "uptick.yaml"))
+	cfg, err := config.Load(filepath.Join("..", "..", "deploy", "kubernetes", "uptick.yaml"))
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}

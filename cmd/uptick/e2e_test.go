@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/uptick-gitops/uptick"
+	"github.com/uptick-gitops/uptick/cmd/uptick/output"
 	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
@@ -129,7 +130,7 @@ func uptickCmd(ctx context.Context, env map[string]string, args ...string) resul
 	var out, errOut bytes.Buffer
 	cmd := newCmdRoot(ioStreams{In: strings.NewReader(""), Out: &out, Err: &errOut}, func(k string) string { return env[k] })
 	cmd.SetArgs(args)
-	code := exitCode(&errOut, cmd.ExecuteContext(ctx))
+	code := exitCode(ctx, &errOut, cmd.ExecuteContext(ctx))
 	return result{stdout: out.String(), stderr: errOut.String(), code: code}
 }
 
@@ -137,9 +138,9 @@ func (f *fleet) uptick(args ...string) result {
 	return uptickCmd(context.Background(), nil, args...)
 }
 
-func decodeReport(t *testing.T, s string) report {
+func decodeReport(t *testing.T, s string) output.Document {
 	t.Helper()
-	var rep report
+	var rep output.Document
 	if err := json.Unmarshal([]byte(s), &rep); err != nil {
 		t.Fatalf("decoding JSON summary: %v\n%s", err, s)
 	}
@@ -282,14 +283,14 @@ func TestRunFailures(t *testing.T) {
 		code   int
 		want   string
 	}{
-		{"unknown field", "git: {url: x}\nimgs: []\n", nil, exitBadArgs, "imgs: unknown field (line 2)"},
-		{"bad range", "git: {url: x}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '^^1'}}}]\n", nil, exitBadArgs, "images[0].policy.semver.range"},
+		{"unknown field", "git: {url: x}\nimgs: []\n", nil, exitBadInput, "imgs: unknown field (line 2)"},
+		{"bad range", "git: {url: x}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '^^1'}}}]\n", nil, exitBadInput, "images[0] (a).policy.semver.range"},
 		{"unreachable remote", fmt.Sprintf("git: {url: 'file://%s/nope.git'}\nimages: [{name: a, repository: %s/demo/podinfo, policy: {semver: {range: '*'}}}]\n", f.dir, f.host), nil, exitFailed, "nope.git"},
-		{"bad flag", "", []string{"--bogus"}, exitBadArgs, "unknown flag: --bogus"},
-		{"bad output", "", []string{"-o", "yaml"}, exitBadArgs, `--output: unknown format "yaml"`},
-		{"bad schedule", "", []string{"--schedule", "soon"}, exitBadArgs, `--schedule: invalid cron schedule "soon"`},
-		{"positional args", "", []string{"extra"}, exitBadArgs, "takes no arguments"},
-		{"daemon without schedule", "", []string{"--daemon"}, exitBadArgs, "schedule: required with --daemon"},
+		{"bad flag", "", []string{"--bogus"}, exitBadInput, "unknown flag: --bogus"},
+		{"bad output", "", []string{"-o", "yaml"}, exitBadInput, `--output: unknown format "yaml"`},
+		{"bad schedule", "", []string{"--schedule", "soon"}, exitBadInput, `--schedule: invalid cron schedule "soon"`},
+		{"positional args", "", []string{"extra"}, exitBadInput, "takes no arguments"},
+		{"daemon without schedule", "", []string{"--daemon"}, exitBadInput, "has no schedule"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,7 +373,7 @@ func TestUpdateCommand(t *testing.T) {
 
 	for _, bad := range [][]string{{"--image", "app"}, {"--image", "app=r.example/app"}, {"--image", "=r.example/app:1"}, {}} {
 		res := uptickCmd(context.Background(), nil, append([]string{"update", "--path", dir}, bad...)...)
-		if res.code != exitBadArgs || !strings.Contains(res.stderr, "--image") {
+		if res.code != exitBadInput || !strings.Contains(res.stderr, "--image") {
 			t.Errorf("update %v: exit %d, stderr %q", bad, res.code, res.stderr)
 		}
 	}
@@ -449,8 +450,9 @@ func TestScheduleStopsOnSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("uptick exited with %v after SIGTERM\n%s", err, stderr.String())
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("uptick exited with %v after SIGTERM, want exit code %d\n%s", err, exitInterrupted, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "stopping") {
 		t.Errorf("no stop message in the log:\n%s", stderr.String())
@@ -466,15 +468,16 @@ func TestRunFatalFailureOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The failure is part of the report, once; stderr does not repeat it.
 	res := f.uptick("run", "--config", f.config)
-	if res.code != exitFailed || res.stdout != "" || strings.Count(res.stderr, "error: checking out") != 1 || !strings.Contains(res.stderr, missing) {
-		t.Errorf("text: exit %d, want %d, an empty stdout and one error naming %s:\nstdout:\n%s\nstderr:\n%s", res.code, exitFailed, missing, res.stdout, res.stderr)
+	if res.code != exitFailed || strings.Count(res.stdout, missing) != 1 || !strings.Contains(res.stdout, "stopped: checkout failed") || strings.Contains(res.stderr, "error:") {
+		t.Errorf("text: exit %d, want %d and one error naming %s:\nstdout:\n%s\nstderr:\n%s", res.code, exitFailed, missing, res.stdout, res.stderr)
 	}
 
 	res = f.uptick("run", "--config", f.config, "-o", "json")
 	rep := decodeReport(t, res.stdout)
-	if res.code != exitFailed || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], missing) || strings.Contains(res.stderr, "error:") {
-		t.Errorf("json: exit %d, errors %q, stderr:\n%s", res.code, rep.Errors, res.stderr)
+	if res.code != exitFailed || len(rep.Errors) != 1 || rep.Errors[0].Stage != "checkout" || !strings.Contains(rep.Errors[0].Message, missing) || strings.Contains(res.stderr, "error:") {
+		t.Errorf("json: exit %d, errors %+v, stderr:\n%s", res.code, rep.Errors, res.stderr)
 	}
 }
 
@@ -521,8 +524,8 @@ func TestRunBadInputExits2(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := f.uptick(append([]string{"run", "--config", file}, tt.args...)...)
-			if res.code != exitBadArgs || !strings.Contains(res.stdout+res.stderr, tt.want) {
-				t.Errorf("exit %d (want %d); output lacks %q:\nstdout:\n%s\nstderr:\n%s", res.code, exitBadArgs, tt.want, res.stdout, res.stderr)
+			if res.code != exitBadInput || !strings.Contains(res.stdout+res.stderr, tt.want) {
+				t.Errorf("exit %d (want %d); output lacks %q:\nstdout:\n%s\nstderr:\n%s", res.code, exitBadInput, tt.want, res.stdout, res.stderr)
 			}
 		})
 	}

@@ -1,62 +1,55 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/uptick-gitops/uptick/gitops"
-	"github.com/uptick-gitops/uptick/scan"
-	"github.com/uptick-gitops/uptick/update"
 )
 
-// Exit codes, mapped in exitCode and nowhere else.
+// Exit codes, decided in exitCode and nowhere else.
 const (
-	exitOK      = 0 // success, whether or not anything changed
-	exitFailed  = 1 // a stage failed (registry, git, a file that could not be updated)
-	exitBadArgs = 2 // bad config, flags or input
+	exitOK          = 0 // success, whether or not anything changed
+	exitFailed      = 1 // a stage failed (registry, git, a file that could not be updated)
+	exitBadInput    = 2 // bad config, flags or input: only the user can fix it
+	exitInterrupted = 3 // stopped by SIGINT or SIGTERM
 )
 
-// usageError is a bad flag or argument: exit code 2.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-// errBadInputReported marks a run whose summary already shows a failure
-// that only a change of config, flags or environment can fix.
-var errBadInputReported = &reportedError{&configError{errors.New("bad configuration or input")}}
-
-// badInputErrors are the stage errors that retrying cannot fix: the user
-// must change the config, the flags or the environment.
-var badInputErrors = []error{
-	gitops.ErrWorkdirMismatch,
-	gitops.ErrBranchNotFound,
-	gitops.ErrEmptyCredential,
-	gitops.ErrNoPrivateKey,
-	gitops.ErrPassphraseRequired,
-	gitops.ErrBadPassphrase,
-	update.ErrPathEscapesRoot,
-	scan.ErrInvalidRepository,
+// badInputError is implemented by errors that only a change of config,
+// flags, input or environment can fix; retrying cannot. Every stage marks
+// its own such errors, so nothing here has to know them.
+type badInputError interface {
+	error
+	BadInput() bool
 }
 
+// isBadInput reports whether any error in err's tree says it is bad input.
 func isBadInput(err error) bool {
-	var ce *configError
-	var ue *usageError
-	if errors.As(err, &ce) || errors.As(err, &ue) {
+	if err == nil {
+		return false
+	}
+	if bi, ok := err.(badInputError); ok && bi.BadInput() {
 		return true
 	}
-	for _, target := range badInputErrors {
-		if errors.Is(err, target) {
-			return true
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return isBadInput(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if isBadInput(e) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// errStageFailed marks a run that completed what it could and already
-// reported its failures in the summary; exitCode prints nothing more.
-var errStageFailed = &reportedError{errors.New("one or more stages failed")}
+// usageError is a bad flag or argument.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string  { return e.err.Error() }
+func (e *usageError) Unwrap() error  { return e.err }
+func (e *usageError) BadInput() bool { return true }
 
 // reportedError is an error the command's output already shows; exitCode
 // maps it to a code without printing it again.
@@ -66,17 +59,23 @@ func (e *reportedError) Error() string { return e.err.Error() }
 func (e *reportedError) Unwrap() error { return e.err }
 
 // exitCode prints err (unless already reported) and maps it to the process
-// exit code.
-func exitCode(stderr io.Writer, err error) int {
+// exit code. A cancelled ctx means a signal stopped the command.
+func exitCode(ctx context.Context, stderr io.Writer, err error) int {
+	if ctx.Err() != nil {
+		if err != nil && !errors.As(err, new(*reportedError)) && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+		}
+		fmt.Fprintln(stderr, "interrupted: stopped by a signal")
+		return exitInterrupted
+	}
 	if err == nil {
 		return exitOK
 	}
-	var reported *reportedError
-	if !errors.As(err, &reported) {
+	if !errors.As(err, new(*reportedError)) {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 	}
 	if isBadInput(err) {
-		return exitBadArgs
+		return exitBadInput
 	}
 	return exitFailed
 }

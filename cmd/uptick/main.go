@@ -12,8 +12,12 @@ import (
 )
 
 func main() {
+	// A closed stdout (uptick plan | head -1) must fail a write, not kill
+	// the process before it removes its temporary clone.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newCmdRoot(ioStreams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Getenv).ExecuteContext(ctx)
+	code := exitCode(ctx, os.Stderr, err)
 	stop()
-	os.Exit(exitCode(os.Stderr, err))
+	os.Exit(code)
 }

@@ -3,27 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 )
 
-// stageOptions are the flags of the commands that run the pipeline partway:
-// plan, scan and policy.
-type stageOptions struct {
-	streams    ioStreams
-	global     *globalOptions
-	configFile string
-	workdir    string
-	output     string
-	timeout    time.Duration
-	until      stage
-}
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
 
 func newCmdPlan(streams ioStreams, g *globalOptions) *cobra.Command {
-	opts := &stageOptions{streams: streams, global: g, until: stageUpdate}
+	opts := &runOptions{streams: streams, global: g, command: "plan", until: pass.Plan}
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show what run would change, as a unified diff, without writing anything",
@@ -35,12 +29,12 @@ commit message it would use. Nothing is written to the repository or pushed.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, &opts.workdir, &opts.output, &opts.timeout)
+	addPassFlags(cmd, opts, true)
 	return cmd
 }
 
 func newCmdScan(streams ioStreams, g *globalOptions) *cobra.Command {
-	opts := &stageOptions{streams: streams, global: g, until: stageScan}
+	opts := &runOptions{streams: streams, global: g, command: "scan", until: pass.Scan}
 	cmd := &cobra.Command{
 		Use:     "scan",
 		Short:   "List the tags of every configured image (the scan stage alone)",
@@ -48,12 +42,12 @@ func newCmdScan(streams ioStreams, g *globalOptions) *cobra.Command {
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, nil, &opts.output, &opts.timeout)
+	addPassFlags(cmd, opts, false)
 	return cmd
 }
 
 func newCmdPolicy(streams ioStreams, g *globalOptions) *cobra.Command {
-	opts := &stageOptions{streams: streams, global: g, until: stagePolicy}
+	opts := &runOptions{streams: streams, global: g, command: "policy", until: pass.Policy}
 	cmd := &cobra.Command{
 		Use:     "policy",
 		Short:   "Show the tag each image's policy selects (scan and policy stages)",
@@ -61,38 +55,36 @@ func newCmdPolicy(streams ioStreams, g *globalOptions) *cobra.Command {
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runStage(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, nil, &opts.output, &opts.timeout)
+	addPassFlags(cmd, opts, false)
 	return cmd
 }
 
-func runStage(ctx context.Context, opts *stageOptions) error {
-	log, cfg, err := setup(opts.global, opts.streams.Err, opts.output, opts.configFile)
+func runStage(ctx context.Context, opts *runOptions) error {
+	log, cfg, err := setup(opts.global, opts.streams, opts.output, opts.configFile)
 	if err != nil {
 		return err
 	}
-	rep, err := runPass(ctx, passOptions{cfg: cfg, until: opts.until, workdir: opts.workdir, timeout: opts.timeout, logger: log, getenv: opts.global.getenv})
-	if err == nil && opts.until == stageUpdate && opts.output == outputText {
-		if err := writeDiff(opts.streams.Out, rep); err != nil {
-			return err
-		}
-		if rep.Message != "" {
-			fmt.Fprintf(opts.streams.Out, "\ncommit message:\n%s\n", indent(rep.Message))
-		}
+	return runPass(ctx, opts, log, cfg)
+}
+
+func checkOutput(format string) error {
+	if format != outputText && format != outputJSON {
+		return &usageError{fmt.Errorf("--output: unknown format %q (want text or json)", format)}
 	}
-	return finishPass(opts.streams.Out, rep, err, opts.output, opts.until)
+	return nil
 }
 
 // setup is what every config-driven command does first: check the output
 // format, build the logger, load the config.
-func setup(g *globalOptions, stderr io.Writer, output, configFile string) (*slog.Logger, *loadedConfig, error) {
-	if err := checkOutput(output); err != nil {
+func setup(g *globalOptions, streams ioStreams, format, configFile string) (*slog.Logger, *config.Config, error) {
+	if err := checkOutput(format); err != nil {
 		return nil, nil, err
 	}
-	log, err := g.logger(stderr)
+	log, err := g.logger(streams.Err)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := loadConfig(configFile)
+	cfg, err := config.Load(configFile)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,14 +46,14 @@ func TestRunTimeout(t *testing.T) {
 func TestWorkdirLock(t *testing.T) {
 	f := newFleet(t, "")
 	work := filepath.Join(f.dir, "cache", "fleet")
-	unlock, err := lockWorkdir(work)
+	unlock, err := pass.LockWorkdir(work)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res := f.uptick("run", "--config", f.config, "--workdir", work)
 	want := fmt.Sprintf("%s (pid %d, lock %s.lock): work directory is in use by another uptick run", work, os.Getpid(), work)
-	if res.code != exitFailed || !strings.Contains(res.stderr, want) {
-		t.Errorf("while locked: exit %d, want %d and %q:\n%s", res.code, exitFailed, want, res.stderr)
+	if res.code != exitFailed || !strings.Contains(res.stdout, want) {
+		t.Errorf("while locked: exit %d, want %d and %q:\n%s", res.code, exitFailed, want, res.stdout)
 	}
 	unlock()
 	if res := f.uptick("run", "--config", f.config, "--workdir", work); res.code != 0 {

@@ -2,18 +2,26 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
+	"github.com/uptick-gitops/uptick/cmd/uptick/output"
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 )
 
-// runOptions are the flags of `uptick run` (and, in part, `uptick plan`).
+// runOptions are the flags of `uptick run` and of the commands that run the
+// pipeline partway (plan, scan, policy).
 type runOptions struct {
 	streams    ioStreams
 	global     *globalOptions
+	command    string
+	until      pass.Stage
 	configFile string
 	workdir    string
 	schedule   string
@@ -23,7 +31,7 @@ type runOptions struct {
 }
 
 func newCmdRun(streams ioStreams, g *globalOptions) *cobra.Command {
-	opts := &runOptions{streams: streams, global: g}
+	opts := &runOptions{streams: streams, global: g, command: "run", until: pass.Publish}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Do one full pass: clone, scan, select, rewrite, commit and push",
@@ -46,7 +54,7 @@ it receives SIGINT or SIGTERM.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd.Context(), opts) },
 	}
-	addConfigFlags(cmd, &opts.configFile, &opts.workdir, &opts.output, &opts.timeout)
+	addPassFlags(cmd, opts, true)
 	cmd.Flags().StringVar(&opts.schedule, "schedule", "", `keep running, one pass per tick of this cron schedule ("*/5 * * * *", "@every 10m")`)
 	cmd.Flags().BoolVar(&opts.daemon, "daemon", false, "keep running on the config file's schedule")
 	return cmd
@@ -55,55 +63,79 @@ it receives SIGINT or SIGTERM.`,
 // defaultTimeout bounds one pass unless --timeout says otherwise.
 const defaultTimeout = 15 * time.Minute
 
-func addConfigFlags(cmd *cobra.Command, config, workdir, output *string, timeout *time.Duration) {
-	cmd.Flags().StringVarP(config, "config", "c", "uptick.yaml", "config file")
-	if workdir != nil {
-		cmd.Flags().StringVar(workdir, "workdir", "", "directory to keep the clone in between runs, locked while in use (default: a temporary directory)")
+func addPassFlags(cmd *cobra.Command, opts *runOptions, workdir bool) {
+	cmd.Flags().StringVarP(&opts.configFile, "config", "c", "uptick.yaml", "config file")
+	if workdir {
+		cmd.Flags().StringVar(&opts.workdir, "workdir", "", "directory to keep the clone in between runs, locked while in use (default: a temporary directory)")
 	}
-	cmd.Flags().StringVarP(output, "output", "o", outputText, "summary format: text or json")
-	cmd.Flags().DurationVar(timeout, "timeout", defaultTimeout, "give up on a pass that takes longer than this (0: never)")
+	cmd.Flags().StringVarP(&opts.output, "output", "o", outputText, "summary format: text or json")
+	cmd.Flags().DurationVar(&opts.timeout, "timeout", defaultTimeout, "give up on a pass that takes longer than this (0: never); commit and push keep a share of it")
 }
 
 func runRun(ctx context.Context, opts *runOptions) error {
-	log, cfg, err := setup(opts.global, opts.streams.Err, opts.output, opts.configFile)
+	log, cfg, err := setup(opts.global, opts.streams, opts.output, opts.configFile)
 	if err != nil {
 		return err
 	}
 	spec := opts.schedule
 	if spec == "" && opts.daemon {
 		if spec = cfg.Schedule; spec == "" {
-			return &configError{fmt.Errorf("%s: schedule: required with --daemon", cfg.File)}
+			return &usageError{fmt.Errorf("--daemon: the config file %s has no schedule", cfg.Path)}
 		}
 	}
-	pass := func(ctx context.Context) error {
-		rep, err := runPass(ctx, passOptions{cfg: cfg, until: stageAll, workdir: opts.workdir, timeout: opts.timeout, logger: log, getenv: opts.global.getenv})
-		return finishPass(opts.streams.Out, rep, err, opts.output, stageAll)
-	}
+	once := func(ctx context.Context) error { return runPass(ctx, opts, log, cfg) }
 	if spec == "" {
-		return pass(ctx)
+		return once(ctx)
 	}
-	sched, err := parseSchedule(spec)
+	sched, err := config.ParseSchedule(spec)
 	if err != nil {
 		return &usageError{fmt.Errorf("--schedule: %w", err)}
 	}
-	return runScheduled(ctx, sched, spec, pass, log)
+	return runScheduled(ctx, sched, spec, once, log)
 }
 
-// parseSchedule reads a standard five-field cron line or a descriptor such
-// as "@hourly" or "@every 10m".
-func parseSchedule(spec string) (cron.Schedule, error) {
-	s, err := cron.ParseStandard(spec)
-	if err != nil {
-		return nil, fmt.Errorf("invalid cron schedule %q: %w", spec, err)
+// runPass does one pass and renders its result.
+func runPass(ctx context.Context, opts *runOptions, log *slog.Logger, cfg *config.Config) error {
+	res := pass.Run(ctx, cfg, pass.Options{
+		Until: opts.until, Workdir: opts.workdir, Timeout: opts.timeout,
+		Logger: log, Getenv: opts.global.getenv, UserAgent: "uptick/" + buildVersion(),
+	})
+	return render(opts.streams, opts.output, opts.command, res)
+}
+
+// render prints a result and returns what the command exits with: nil, or
+// an error already shown in the output.
+func render(streams ioStreams, format, command string, res *pass.Result) error {
+	var err error
+	switch {
+	case format == outputJSON:
+		err = output.JSON(streams.Out, command, res)
+	case res.Until == pass.Plan && res.Fatal == nil:
+		if err = output.Diff(streams.Out, res); err == nil {
+			if a := res.Last(); a != nil && a.Message != "" {
+				_, err = fmt.Fprintf(streams.Out, "\ncommit message:\n%s\n\n", output.Indent(a.Message))
+			}
+		}
+		if err == nil {
+			err = output.Text(streams.Out, res)
+		}
+	default:
+		err = output.Text(streams.Out, res)
 	}
-	return s, nil
+	if err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if perr := res.Err(); perr != nil {
+		return &reportedError{perr}
+	}
+	return nil
 }
 
 // runScheduled does a pass at each tick until ctx is done. Passes never
 // overlap: the next tick is computed after a pass ends, so ticks missed
 // while a long pass runs are skipped rather than queued. A failed pass is
-// logged and the schedule goes on; a stop signal ends the loop cleanly.
-func runScheduled(ctx context.Context, sched cron.Schedule, spec string, pass func(context.Context) error, log *slog.Logger) error {
+// logged and the schedule goes on; a stop signal ends the loop.
+func runScheduled(ctx context.Context, sched cron.Schedule, spec string, once func(context.Context) error, log *slog.Logger) error {
 	log.Info("running on a schedule", "schedule", spec)
 	for {
 		next := sched.Next(time.Now())
@@ -113,15 +145,20 @@ func runScheduled(ctx context.Context, sched cron.Schedule, spec string, pass fu
 		case <-ctx.Done():
 			timer.Stop()
 			log.Info("stopping: signal received")
-			return nil
+			return ctx.Err()
 		case <-timer.C:
 		}
-		if err := pass(ctx); err != nil {
+		if err := once(ctx); err != nil {
 			if ctx.Err() != nil {
 				log.Info("stopping: signal received during a pass")
-				return nil
+				return ctx.Err()
 			}
-			log.Error("pass failed", "error", err)
+			var rep *reportedError
+			if errors.As(err, &rep) {
+				log.Error("pass failed", "error", rep.err)
+			} else {
+				log.Error("pass failed", "error", err)
+			}
 		}
 	}
 }

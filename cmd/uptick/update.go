@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/uptick-gitops/uptick/cmd/uptick/output"
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 	"github.com/uptick-gitops/uptick/update"
 )
 
@@ -77,26 +79,11 @@ func runUpdate(ctx context.Context, opts *updateOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := update.Apply(ctx, opts.path, []string{"."}, images, update.WithDryRun(opts.dryRun))
-	if err != nil {
-		return &usageError{fmt.Errorf("updating %s: %w", opts.path, err)}
-	}
-	rep := &report{DryRun: opts.dryRun}
-	for pr, img := range images {
-		rep.Images = append(rep.Images, imageReport{Name: pr.String(), Repository: img.Repository, Tag: img.Tag, Digest: img.Digest, Image: img.String()})
-	}
-	sortImages(rep.Images)
-	recordChanges(rep, res)
+	res := pass.Update(ctx, opts.path, images, opts.dryRun)
 	if opts.dryRun && opts.output == outputText {
-		if err := writeDiff(opts.streams.Out, rep); err != nil {
-			return err
+		if err := output.Diff(opts.streams.Out, res); err != nil {
+			return fmt.Errorf("writing the diff: %w", err)
 		}
 	}
-	if err := printUpdateReport(opts.streams.Out, rep, opts.output); err != nil {
-		return err
-	}
-	if rep.failed() {
-		return errStageFailed
-	}
-	return nil
+	return render(opts.streams, opts.output, "update", res)
 }

@@ -1,11 +1,10 @@
-package main
+package pass
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
 )
 
 // BenchmarkRunPass measures one steady-state pass, the way a CronJob with a
@@ -55,31 +56,31 @@ func BenchmarkRunPass(b *testing.B) {
 	dir := b.TempDir()
 	bare := filepath.Join(dir, "fleet.git")
 	seedBenchFleet(b, bare, host, images, files)
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "git: {url: 'file://%s'}\nimages:\n", bare)
+	var text strings.Builder
+	fmt.Fprintf(&text, "git: {url: 'file://%s'}\nimages:\n", bare)
 	for i := 0; i < images; i++ {
-		fmt.Fprintf(&cfg, "  - {name: app%d, repository: %s/bench/app%d, policy: {semver: {range: '^1'}}}\n", i, host, i)
+		fmt.Fprintf(&text, "  - {name: app%d, repository: %s/bench/app%d, policy: {semver: {range: '^1'}}}\n", i, host, i)
 	}
 	cfgFile := filepath.Join(dir, "uptick.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(text.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	lc, err := loadConfig(cfgFile)
+	cfg, err := config.Load(cfgFile)
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := passOptions{cfg: lc, until: stageAll, workdir: filepath.Join(dir, "work"), logger: slog.New(slog.DiscardHandler), getenv: func(string) string { return "" }}
-	if rep, err := runPass(context.Background(), opts); err != nil || !rep.Pushed {
-		b.Fatalf("first pass: %v %+v", err, rep)
+	opts := Options{Workdir: filepath.Join(dir, "work"), Getenv: func(string) string { return "" }}
+	if res := Run(context.Background(), cfg, opts); res.Err() != nil || !res.Pushed() {
+		b.Fatalf("first pass: %v", res.Err())
 	}
 	b.ResetTimer()
 	requests := 0
 	for i := 0; i < b.N; i++ {
-		rep, err := runPass(context.Background(), opts)
-		if err != nil || rep.failed() || rep.Commit != "" {
-			b.Fatalf("steady pass: %v %+v", err, rep)
+		res := Run(context.Background(), cfg, opts)
+		if err := res.Err(); err != nil || res.Last().Commit != "" {
+			b.Fatalf("steady pass: %v", err)
 		}
-		for _, im := range rep.Images {
+		for _, im := range res.Images {
 			requests += im.Requests
 		}
 	}

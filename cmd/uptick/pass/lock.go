@@ -1,4 +1,4 @@
-package main
+package pass
 
 import (
 	"bytes"
@@ -10,15 +10,15 @@ import (
 	"syscall"
 )
 
-// errWorkdirBusy means another uptick run holds the --workdir cache. It is
+// ErrWorkdirBusy means another uptick run holds the --workdir cache. It is
 // not bad input: the next scheduled run will find it free.
-var errWorkdirBusy = errors.New("work directory is in use by another uptick run")
+var ErrWorkdirBusy = errors.New("work directory is in use by another uptick run")
 
-// lockWorkdir takes an exclusive, non-blocking lock on dir+".lock", beside
+// LockWorkdir takes an exclusive, non-blocking lock on dir+".lock", beside
 // the cache rather than in it, because a checkout cleans the work tree.
 // Two runs sharing one clone would reset each other's work tree mid-pass.
 // The lock is the kernel's (flock), so a crashed run never leaves it held.
-func lockWorkdir(dir string) (unlock func(), err error) {
+func LockWorkdir(dir string) (unlock func(), err error) {
 	dir = filepath.Clean(dir)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("creating the parent of work directory %s: %w", dir, err)
@@ -32,7 +32,7 @@ func lockWorkdir(dir string) (unlock func(), err error) {
 		holder, _ := os.ReadFile(name)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s (pid %s, lock %s): %w", dir, bytes.TrimSpace(holder), name, errWorkdirBusy)
+			return nil, fmt.Errorf("%s (pid %s, lock %s): %w", dir, bytes.TrimSpace(holder), name, ErrWorkdirBusy)
 		}
 		return nil, fmt.Errorf("locking %s: %w", name, err)
 	}

@@ -1,0 +1,332 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/uptick-gitops/uptick/gitops"
+	"github.com/uptick-gitops/uptick/policy"
+	"github.com/uptick-gitops/uptick/update"
+)
+
+// File is the schema of the config file: each stage's own spec, composed.
+// Field names are the YAML keys; unknown keys are errors.
+type File struct {
+	Git      gitops.Spec `yaml:"git"`
+	Images   []ImageSpec `yaml:"images"`
+	Scan     ScanSpec    `yaml:"scan"`
+	Update   UpdateSpec  `yaml:"update"`
+	Sync     *yaml.Node  `yaml:"sync"`
+	Schedule string      `yaml:"schedule"`
+}
+
+// ImageSpec is one entry of `images:`: a repository, the policy that picks
+// its tag, and the name markers use to refer to it.
+type ImageSpec struct {
+	Name       string             `yaml:"name"`
+	Repository string             `yaml:"repository"`
+	Policy     policy.Spec        `yaml:"policy"`
+	FilterTags *policy.FilterSpec `yaml:"filterTags"`
+	Exclude    []string           `yaml:"exclude"`
+	Auth       ImageAuth          `yaml:"auth"`
+	// PinDigest looks up the chosen tag's digest, so full markers become
+	// repo:tag@digest and :digest markers can be set (Flux's
+	// digestReflectionPolicy: Always).
+	PinDigest bool `yaml:"pinDigest"`
+}
+
+// ImageAuth says where registry credentials for one image come from.
+type ImageAuth struct {
+	// DockerConfig is a docker config.json whose credentials are the only
+	// ones used for this image; "~/" is the home directory.
+	DockerConfig string `yaml:"dockerConfig"`
+}
+
+// ScanSpec tunes registry access for the whole run.
+type ScanSpec struct {
+	// Concurrency bounds how many repositories are listed at once (default
+	// the scanner's).
+	Concurrency int `yaml:"concurrency"`
+	// Insecure names registries reached over plain HTTP.
+	Insecure []string `yaml:"insecure"`
+	// CAFile is a PEM bundle of extra CAs trusted for registries.
+	CAFile string `yaml:"caFile"`
+}
+
+// UpdateSpec says which part of the repository the rewrite looks at.
+type UpdateSpec struct {
+	// Paths are relative to the repository root; default the whole root.
+	Paths []string `yaml:"paths"`
+}
+
+// Image is one configured image, resolved: everything a pass needs about it
+// in one place.
+type Image struct {
+	// Name is the name as configured: "podinfo" or "flux-system:podinfo".
+	Name string
+	// Field is where the image sits in the file, for messages:
+	// "images[2] (payments-api)".
+	Field string
+	// Ref is the marker reference the image answers to.
+	Ref        update.PolicyRef
+	Repository string
+	// Selector applies the policy, filter and exclusions to a tag list.
+	Selector *policy.Selector
+	// DockerConfig is ImageAuth.DockerConfig with "~" expanded.
+	DockerConfig string
+	PinDigest    bool
+}
+
+// Config is a loaded, defaulted and validated config file.
+type Config struct {
+	// Path is the file the config was read from, as given.
+	Path string
+	Git  gitops.Spec
+	// Images are in file order.
+	Images   []Image
+	Scan     ScanSpec
+	Update   UpdateSpec
+	Schedule string
+}
+
+// Load reads and parses a config file. Errors are *Error (bad input).
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &Error{File: file, Problems: []*FieldError{{Err: readError(err)}}}
+	}
+	return Parse(file, data)
+}
+
+// readError says why a config file cannot be read, without Go's
+// "open <path>:" prefix (the caller names the file).
+func readError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("cannot read the config file: %w", pe.Err)
+	}
+	return fmt.Errorf("cannot read the config file: %w", err)
+}
+
+// Parse decodes, defaults and validates a config file's content; file names
+// it in errors. Errors are *Error listing every problem found.
+func Parse(file string, data []byte) (*Config, error) {
+	fail := func(line int, err error) (*Config, error) {
+		return nil, &Error{File: file, Problems: []*FieldError{{Line: line, Err: err}}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fail(0, fmt.Errorf("not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: ")))
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		return fail(0, errors.New("empty config"))
+	}
+	root := doc.Content[0]
+	names := imageNames(root)
+	c := newChecker()
+	c.check(root, reflect.TypeOf(File{}), "")
+	if len(c.problems) > 0 {
+		for _, p := range c.problems {
+			p.Path = display(names, p.Path)
+		}
+		return nil, &Error{File: file, Problems: c.problems}
+	}
+	var f File
+	if err := root.Decode(&f); err != nil {
+		return fail(root.Line, err)
+	}
+	v := &validator{lines: c.lines, names: names}
+	cfg := v.resolve(file, f)
+	if len(v.problems) > 0 {
+		return nil, &Error{File: file, Problems: v.problems}
+	}
+	return cfg, nil
+}
+
+// validator collects field problems with their lines.
+type validator struct {
+	lines    map[string]int
+	names    map[int]string // image index → its name, for messages
+	problems []*FieldError
+}
+
+// add records a problem with the field at path (a raw path such as
+// "images[2].policy"); the line is the field's, or its closest parent's.
+func (v *validator) add(path string, err error) {
+	line := 0
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := v.lines[p]; ok {
+			line = l
+			break
+		}
+	}
+	v.problems = append(v.problems, &FieldError{Path: display(v.names, path), Line: line, Err: err})
+}
+
+// addStage records the problems a stage's Validate returned for the section
+// at prefix, using each error's own field path when it has one.
+func (v *validator) addStage(prefix string, err error) {
+	for _, e := range leaves(err) {
+		var fp fieldPather
+		if errors.As(e, &fp) {
+			p := prefix
+			if fp.FieldPath() != "" {
+				p = prefix + "." + fp.FieldPath()
+			}
+			v.add(p, fp.Unwrap())
+			continue
+		}
+		// A stage that still prefixes its own section: "git.url: required".
+		if path, msg, ok := strings.Cut(e.Error(), ": "); ok && strings.HasPrefix(path, prefix+".") && !strings.ContainsAny(path, " \"") {
+			v.add(path, errors.New(msg))
+			continue
+		}
+		v.add(prefix, e)
+	}
+}
+
+// display puts the image's name after an "images[i]" prefix, so a message
+// says which image it is about: "images[2] (payments-api).policy".
+func display(names map[int]string, path string) string {
+	rest, ok := strings.CutPrefix(path, "images[")
+	if !ok {
+		return path
+	}
+	end := strings.IndexByte(rest, ']')
+	i, err := strconv.Atoi(rest[:max(end, 0)])
+	if err != nil || names[i] == "" {
+		return path
+	}
+	return fmt.Sprintf("images[%d] (%s)%s", i, names[i], rest[end+1:])
+}
+
+// imageNames reads each image's name from the document before it is
+// decoded, so even a field checker error can name the image.
+func imageNames(root *yaml.Node) map[int]string {
+	names := map[int]string{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "images" || root.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for j, item := range root.Content[i+1].Content {
+			for k := 0; item.Kind == yaml.MappingNode && k+1 < len(item.Content); k += 2 {
+				if item.Content[k].Value == "name" && item.Content[k+1].Kind == yaml.ScalarNode && len(item.Content[k+1].Value) <= 100 {
+					names[j] = item.Content[k+1].Value
+				}
+			}
+		}
+	}
+	return names
+}
+
+// parentPath drops the last element of a field path.
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i <= 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+func (v *validator) resolve(file string, f File) *Config {
+	cfg := &Config{Path: file, Git: f.Git, Scan: f.Scan, Update: f.Update, Schedule: f.Schedule}
+
+	cfg.Git.SetDefaults()
+	v.addStage("git", cfg.Git.Validate())
+	if f.Sync != nil {
+		v.add("sync", errors.New("not supported by this version of uptick yet"))
+	}
+	if len(f.Images) == 0 {
+		v.add("images", errors.New("at least one image is required"))
+	}
+	seen := map[update.PolicyRef]int{}
+	for i, spec := range f.Images {
+		field := fmt.Sprintf("images[%d]", i)
+		img := Image{Name: spec.Name, Field: display(v.names, field), Repository: spec.Repository, PinDigest: spec.PinDigest, DockerConfig: expandHome(spec.Auth.DockerConfig)}
+		ref, err := update.ParsePolicyRef(spec.Name)
+		switch {
+		case spec.Name == "":
+			v.add(field+".name", errors.New("required"))
+		case err != nil:
+			v.add(field+".name", err)
+		default:
+			if j, dup := seen[ref]; dup {
+				v.add(field+".name", fmt.Errorf("%q is already used by images[%d]", spec.Name, j))
+			}
+			seen[ref] = i
+		}
+		img.Ref = ref
+		if spec.Repository == "" {
+			v.add(field+".repository", errors.New("required"))
+		} else if err := update.ValidateRepository(spec.Repository); err != nil {
+			v.add(field+".repository", err)
+		}
+		sel, err := policy.NewSelector(spec.Policy, spec.FilterTags, spec.Exclude)
+		if err != nil {
+			var fe *policy.FieldError
+			if errors.As(err, &fe) {
+				v.add(joinPath(field, fe.Field), fe.Err)
+			} else {
+				v.add(field, err)
+			}
+		}
+		img.Selector = sel
+		cfg.Images = append(cfg.Images, img)
+	}
+	if f.Scan.Concurrency < 0 {
+		v.add("scan.concurrency", errors.New("must not be negative"))
+	}
+	if len(cfg.Update.Paths) == 0 {
+		cfg.Update.Paths = []string{"."}
+	}
+	for i, p := range cfg.Update.Paths {
+		clean := path.Clean(filepath.ToSlash(p))
+		if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+			v.add(fmt.Sprintf("update.paths[%d]", i), fmt.Errorf("%q must be a relative path inside the repository", p))
+		}
+	}
+	if f.Schedule != "" {
+		if _, err := ParseSchedule(f.Schedule); err != nil {
+			v.add("schedule", err)
+		}
+	}
+	return cfg
+}
+
+func joinPath(base, rel string) string {
+	switch {
+	case rel == "":
+		return base
+	case strings.HasPrefix(rel, "["):
+		return base + rel
+	}
+	return base + "." + rel
+}
+
+// ParseSchedule reads a standard five-field cron line or a descriptor such
+// as "@hourly" or "@every 10m".
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cron schedule %q: %w", spec, err)
+	}
+	return s, nil
+}
+
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[1:])
+		}
+	}
+	return p
+}

@@ -1,0 +1,178 @@
+package output
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
+)
+
+// SchemaVersion is the version of Document. It changes only when a field
+// is removed or changes meaning; new fields may appear in any version.
+const SchemaVersion = 1
+
+// Document is the JSON report (--output json): one object per run. Arrays
+// are never null; optional strings are omitted when empty.
+type Document struct {
+	SchemaVersion int `json:"schemaVersion"`
+	// Command is run, plan, scan, policy or update.
+	Command string `json:"command"`
+	// DryRun is true when nothing was written (plan, scan, policy,
+	// update --dry-run).
+	DryRun bool    `json:"dryRun"`
+	Images []Image `json:"images"`
+	// Changes are the marked fields the final attempt changed, by file
+	// and line.
+	Changes      []Change  `json:"changes"`
+	FilesChanged []string  `json:"filesChanged"`
+	Warnings     []Problem `json:"warnings"`
+	Errors       []Problem `json:"errors"`
+	// Base is the commit the final attempt started from.
+	Base string `json:"base,omitempty"`
+	// Branch is where the commit goes.
+	Branch string `json:"branch,omitempty"`
+	// Commit is the final attempt's commit SHA.
+	Commit string `json:"commit,omitempty"`
+	// Pushed is true when Commit reached Branch on the remote.
+	Pushed bool `json:"pushed"`
+	// Message is the commit message (or, for plan, the one run would use).
+	Message string `json:"message,omitempty"`
+	// Attempts lists every rewrite–commit–push attempt, first to last.
+	Attempts    []Attempt `json:"attempts"`
+	DurationsMs Durations `json:"durationsMs"`
+}
+
+// Image is one configured image's outcome.
+type Image struct {
+	Name       string `json:"name"`
+	Repository string `json:"repository"`
+	TagsListed int    `json:"tagsListed"`
+	// RegistryRequests counts HTTP round trips; 0 for an image that
+	// shares another's listing.
+	RegistryRequests int `json:"registryRequests"`
+	// Tags are every tag listed (scan, demo).
+	Tags   []string `json:"tags,omitzero"`
+	Tag    string   `json:"tag,omitempty"`
+	Digest string   `json:"digest,omitempty"`
+	// Image is the full reference markers are set to.
+	Image string `json:"image,omitempty"`
+	// Previous are the values this image's markers held before the change.
+	Previous []string `json:"previous"`
+	// Error is why no tag was chosen; the same problem is in Errors.
+	Error string `json:"error,omitempty"`
+}
+
+// Change is one rewritten field.
+type Change struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Object string `json:"object,omitempty"`
+	// Policy is as written in the marker; Image is the configured image
+	// it resolved to.
+	Policy string `json:"policy"`
+	Image  string `json:"image"`
+	// Field is "", "tag", "name" or "digest".
+	Field string `json:"field,omitempty"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// Problem is an error or a warning.
+type Problem struct {
+	// Stage is checkout, scan, policy, digest, update, commit or push.
+	Stage   string `json:"stage"`
+	Image   string `json:"image,omitempty"`
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+// Attempt is one rewrite–commit–push attempt.
+type Attempt struct {
+	Attempt int    `json:"attempt"`
+	Base    string `json:"base,omitempty"`
+	Commit  string `json:"commit,omitempty"`
+	Pushed  bool   `json:"pushed"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Durations are wall times in milliseconds per step, summed over attempts.
+type Durations struct {
+	Checkout int64 `json:"checkout"`
+	Scan     int64 `json:"scan"`
+	Update   int64 `json:"update"`
+	Commit   int64 `json:"commit"`
+	Push     int64 `json:"push"`
+	Total    int64 `json:"total"`
+}
+
+// NewDocument builds the JSON report of a result.
+func NewDocument(command string, r *pass.Result) *Document {
+	d := &Document{
+		SchemaVersion: SchemaVersion,
+		Command:       command,
+		DryRun:        r.DryRun,
+		Images:        []Image{},
+		Changes:       []Change{},
+		FilesChanged:  []string{},
+		Warnings:      problems(r.Warnings()),
+		Errors:        problems(r.Errors()),
+		Branch:        r.Branch,
+		Attempts:      []Attempt{},
+		DurationsMs: Durations{
+			Checkout: ms(r.Durations.Checkout), Scan: ms(r.Durations.Scan), Update: ms(r.Durations.Update),
+			Commit: ms(r.Durations.Commit), Push: ms(r.Durations.Push), Total: ms(r.Durations.Total),
+		},
+	}
+	prev := r.Previous()
+	for _, img := range r.Images {
+		ji := Image{Name: img.Name, Repository: img.Repository, TagsListed: img.TagsListed, RegistryRequests: img.Requests, Tags: img.Tags, Previous: prev[img.Name]}
+		if ji.Previous == nil {
+			ji.Previous = []string{}
+		}
+		if img.Selected {
+			ji.Tag, ji.Digest, ji.Image = img.Chosen.Tag, img.Chosen.Digest, img.Chosen.String()
+		}
+		if img.Problem != nil {
+			ji.Error = img.Problem.Error()
+		}
+		d.Images = append(d.Images, ji)
+	}
+	for _, a := range r.Attempts {
+		ja := Attempt{Attempt: a.Number, Base: a.Base, Commit: a.Commit, Pushed: a.Pushed}
+		if a.Problem != nil {
+			ja.Error = a.Problem.Error()
+		}
+		d.Attempts = append(d.Attempts, ja)
+	}
+	if a := r.Last(); a != nil {
+		d.Base, d.Commit, d.Pushed, d.Message = a.Base, a.Commit, a.Pushed, a.Message
+		if a.Update != nil {
+			for _, c := range a.Update.Changes {
+				d.Changes = append(d.Changes, Change{File: c.File, Line: c.Line, Object: c.Object, Policy: c.Policy.String(), Image: c.Image.String(), Field: string(c.Field), Old: c.Old, New: c.New})
+			}
+			for _, f := range a.Update.Files {
+				d.FilesChanged = append(d.FilesChanged, f.Path)
+			}
+		}
+	}
+	return d
+}
+
+func problems(ps []*pass.Problem) []Problem {
+	out := make([]Problem, len(ps))
+	for i, p := range ps {
+		out[i] = Problem{Stage: string(p.Step), Image: p.Image, File: p.File, Line: p.Line, Message: p.Error()}
+	}
+	return out
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// JSON writes the result as one indented JSON document.
+func JSON(w io.Writer, command string, r *pass.Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(NewDocument(command, r))
+}

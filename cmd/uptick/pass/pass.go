@@ -1,0 +1,370 @@
+package pass
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
+	"github.com/uptick-gitops/uptick/gitops"
+	"github.com/uptick-gitops/uptick/policy"
+	"github.com/uptick-gitops/uptick/scan"
+	"github.com/uptick-gitops/uptick/update"
+)
+
+// Options configure one pass. The zero value of each field is its default.
+type Options struct {
+	// Until is how far the pass goes; default Publish.
+	Until Stage
+	// Workdir keeps the clone between passes; "" uses a temporary
+	// directory removed afterwards.
+	Workdir string
+	// Timeout bounds the whole pass; 0 means no bound. Commit and push keep
+	// a share of it (publishReserve), so images chosen before a slow
+	// registry ran out the clock are still committed.
+	Timeout time.Duration
+	// ListTags keeps every listed tag in the result (always for Scan).
+	ListTags bool
+	// Logger receives progress; default discards.
+	Logger *slog.Logger
+	// Getenv reads the environment variables the config names; default
+	// os.Getenv.
+	Getenv func(string) string
+	// ScanOptions are extra scanner options (tests: a TLS transport).
+	ScanOptions []scan.Option
+	// UserAgent is sent to registries; default "uptick".
+	UserAgent string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// maxPushAttempts bounds the fetch–rewrite–commit–push loop when someone
+// else pushes to the branch between our fetch and our push.
+const maxPushAttempts = 3
+
+func (o *Options) setDefaults() {
+	if o.Until == 0 {
+		o.Until = Publish
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "uptick"
+	}
+}
+
+// publishReserve is the share of --timeout kept for commit and push.
+func publishReserve(timeout time.Duration) time.Duration {
+	return min(timeout/4, 2*time.Minute)
+}
+
+// Run does one pass of the pipeline up to opts.Until. It never returns
+// partial nothing: a failure of one image or file is recorded and the rest
+// carries on; a failure that stops the pass is Result.Fatal.
+func Run(ctx context.Context, cfg *config.Config, opts Options) *Result {
+	opts.setDefaults()
+	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, res: &Result{Until: opts.Until, DryRun: opts.Until < Publish, Started: opts.Now(), Branch: cfg.Git.Push.Branch}}
+	defer func() { r.res.Durations.Total = time.Since(r.res.Started) }()
+
+	// Checkout, scan and rewrite stop at the pass deadline less a reserve;
+	// commit and push run to the pass deadline itself.
+	work, publish := ctx, ctx
+	if opts.Timeout > 0 {
+		cause := fmt.Errorf("pass timed out after %s (--timeout)", opts.Timeout)
+		var cancel context.CancelFunc
+		publish, cancel = context.WithTimeoutCause(ctx, opts.Timeout, cause)
+		defer cancel()
+		work, cancel = context.WithTimeoutCause(publish, opts.Timeout-publishReserve(opts.Timeout), cause)
+		defer cancel()
+	}
+	r.run(work, publish)
+	return r.res
+}
+
+type runner struct {
+	cfg  *config.Config
+	opts Options
+	log  *slog.Logger
+	res  *Result
+}
+
+func (r *runner) fatal(ctx context.Context, step Step, err error) {
+	r.res.Fatal = &Problem{Step: step, Err: withCause(ctx, err)}
+}
+
+// withCause names why a context ended (--timeout) when a stage reports a
+// bare "context deadline exceeded".
+func withCause(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) && !errors.Is(cause, context.Canceled) {
+		return fmt.Errorf("%w: %w", cause, err)
+	}
+	return err
+}
+
+func (r *runner) run(work, publish context.Context) {
+	var repo *gitops.Repo
+	if r.opts.Until >= Plan {
+		dir, release, err := workdir(r.opts.Workdir)
+		if err != nil {
+			r.fatal(work, StepCheckout, err)
+			return
+		}
+		defer release()
+		if repo, err = r.checkout(work, dir); err != nil {
+			r.fatal(work, StepCheckout, err)
+			return
+		}
+	}
+
+	scanner, err := r.newScanner()
+	if err != nil {
+		r.fatal(work, StepScan, err)
+		return
+	}
+	images := r.selectImages(work, scanner)
+	if r.opts.Until < Plan {
+		return
+	}
+
+	for n := 1; ; n++ {
+		a, err := r.attempt(work, publish, repo, images, n)
+		if err != nil {
+			r.fatal(work, StepUpdate, err)
+			return
+		}
+		r.res.Attempts = append(r.res.Attempts, *a)
+		if a.Problem == nil || !errors.Is(a.Problem, gitops.ErrPushRejected) || n == maxPushAttempts {
+			return
+		}
+		r.log.Warn("push rejected, fetching and retrying", "attempt", n, "error", a.Problem.Err)
+		if repo, err = r.checkout(publish, repo.Dir()); err != nil {
+			r.fatal(publish, StepCheckout, err)
+			return
+		}
+	}
+}
+
+// attempt rewrites the work tree on its current tip and, for Publish,
+// commits and pushes. The error is for a rewrite that could not run at all.
+func (r *runner) attempt(work, publish context.Context, repo *gitops.Repo, images map[update.PolicyRef]update.Image, n int) (*Attempt, error) {
+	a := &Attempt{Number: n, Base: repo.Head()}
+	start := time.Now()
+	res, err := update.Apply(work, repo.Dir(), r.cfg.Update.Paths, images, update.WithDryRun(r.opts.Until < Publish))
+	r.res.Durations.Update += time.Since(start)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &badInput{fmt.Errorf("%s: update.paths: %w", r.cfg.Path, err)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.Update = res
+	if len(res.Files) == 0 {
+		return a, nil
+	}
+	if a.Message, err = gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, gitChanges(res.Changes)); err != nil {
+		a.Problem = &Problem{Step: StepCommit, Err: err}
+		return a, nil
+	}
+	if r.opts.Until < Publish {
+		return a, nil
+	}
+
+	files := make([]string, len(res.Files))
+	for i, f := range res.Files {
+		files[i] = f.Path
+	}
+	start = time.Now()
+	sha, err := repo.Commit(publish, files, gitChanges(res.Changes))
+	r.res.Durations.Commit += time.Since(start)
+	switch {
+	case errors.Is(err, gitops.ErrNothingToCommit):
+		r.log.Info("nothing to commit")
+		a.Message = ""
+		return a, nil
+	case err != nil:
+		a.Problem = &Problem{Step: StepCommit, Err: gitopsInput(withCause(publish, err))}
+		return a, nil
+	}
+	a.Commit = sha
+	start = time.Now()
+	err = repo.Push(publish)
+	r.res.Durations.Push += time.Since(start)
+	if err != nil {
+		a.Problem = &Problem{Step: StepPush, Err: withCause(publish, err)}
+		return a, nil
+	}
+	a.Pushed = true
+	return a, nil
+}
+
+// workdir returns the directory to check out into and how to release it:
+// the --workdir cache, locked against other runs sharing it, or a
+// temporary directory removed afterwards.
+func workdir(dir string) (string, func(), error) {
+	if dir != "" {
+		unlock, err := LockWorkdir(dir)
+		if err != nil {
+			return "", nil, err
+		}
+		return dir, unlock, nil
+	}
+	tmp, err := os.MkdirTemp("", "uptick-")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating a temporary work directory: %w", err)
+	}
+	return tmp, func() { os.RemoveAll(tmp) }, nil
+}
+
+func (r *runner) checkout(ctx context.Context, dir string) (*gitops.Repo, error) {
+	start := time.Now()
+	defer func() { r.res.Durations.Checkout += time.Since(start) }()
+	repo, err := gitops.Checkout(ctx, r.cfg.Git, dir, gitops.WithLogger(r.log), gitops.WithGetenv(r.opts.Getenv))
+	return repo, gitopsInput(err)
+}
+
+// gitopsInput marks the gitops errors that only the user can fix, until
+// gitops marks them itself.
+func gitopsInput(err error) error {
+	for _, target := range []error{gitops.ErrWorkdirMismatch, gitops.ErrBranchNotFound, gitops.ErrEmptyCredential,
+		gitops.ErrNoPrivateKey, gitops.ErrPassphraseRequired, gitops.ErrBadPassphrase} {
+		if errors.Is(err, target) {
+			return &badInput{err}
+		}
+	}
+	return err
+}
+
+func (r *runner) newScanner() (*scan.Scanner, error) {
+	cfg := r.cfg
+	opts := []scan.Option{scan.WithLogger(r.log), scan.WithUserAgent(r.opts.UserAgent)}
+	if cfg.Scan.Concurrency > 0 {
+		opts = append(opts, scan.WithConcurrency(cfg.Scan.Concurrency))
+	}
+	if len(cfg.Scan.Insecure) > 0 {
+		opts = append(opts, scan.WithInsecure(cfg.Scan.Insecure...))
+	}
+	if cfg.Scan.CAFile != "" {
+		pem, err := os.ReadFile(cfg.Scan.CAFile)
+		if err != nil {
+			return nil, &badInput{fmt.Errorf("%s: scan.caFile: %w", cfg.Path, err)}
+		}
+		opts = append(opts, scan.WithCABundle(pem))
+	}
+	s, err := scan.New(append(opts, r.opts.ScanOptions...)...)
+	if err != nil {
+		return nil, &badInput{err}
+	}
+	return s, nil
+}
+
+// selectImages lists every image's tags and applies its policy. Images that
+// fail are recorded and left out, so the healthy ones still get updated.
+func (r *runner) selectImages(ctx context.Context, scanner *scan.Scanner) map[update.PolicyRef]update.Image {
+	cfg := r.cfg
+	start := time.Now()
+	defer func() { r.res.Durations.Scan += time.Since(start) }()
+	targets := make([]scan.Target, len(cfg.Images))
+	for i, img := range cfg.Images {
+		targets[i] = scan.Target{Name: img.Name, Repository: img.Repository, DockerConfig: img.DockerConfig}
+	}
+	results := scanner.Scan(ctx, targets)
+	chosen := make(map[update.PolicyRef]update.Image, len(results))
+	for i, sr := range results {
+		img := Image{Image: cfg.Images[i], TagsListed: len(sr.Tags), Requests: sr.Requests}
+		if r.opts.Until == Scan || r.opts.ListTags {
+			img.Tags = sr.Tags
+		}
+		r.pick(ctx, scanner, targets[i], sr, &img)
+		if img.Selected {
+			chosen[img.Ref] = img.Chosen
+		}
+		r.res.Images = append(r.res.Images, img)
+	}
+	return chosen
+}
+
+// pick records one image's listing, its policy's choice and, when pinned,
+// the chosen tag's digest.
+func (r *runner) pick(ctx context.Context, scanner *scan.Scanner, t scan.Target, sr scan.Result, img *Image) {
+	fail := func(step Step, err error) {
+		img.Problem = &Problem{Step: step, Image: img.Name, Err: fmt.Errorf("image %s: %w", img.Name, withCause(ctx, err))}
+	}
+	if sr.Err != nil {
+		fail(StepScan, sr.Err)
+		return
+	}
+	r.log.Debug("listed tags", "image", img.Name, "repository", img.Repository, "tags", len(sr.Tags), "requests", sr.Requests, "duration", sr.Duration)
+	if r.opts.Until == Scan {
+		return
+	}
+	choice, err := img.Selector.Select(sr.Tags)
+	if err != nil {
+		if errors.Is(err, policy.ErrNoMatch) {
+			r.log.Warn("no tag satisfies the policy", "image", img.Name, "reason", err)
+		}
+		fail(StepPolicy, fmt.Errorf("repository %s: %w", img.Repository, err))
+		return
+	}
+	img.Chosen = update.Image{Repository: img.Repository, Tag: choice.Tag}
+	if img.PinDigest {
+		d, err := scanner.Digest(ctx, t, choice.Tag)
+		if err != nil {
+			fail(StepDigest, fmt.Errorf("resolving the digest of tag %q: %w", choice.Tag, err))
+			return
+		}
+		img.Chosen.Digest = d
+	}
+	img.Selected = true
+	r.log.Info("selected", "image", img.Name, "tag", choice.Tag, "policy", img.Selector.Policer().String())
+}
+
+func gitChanges(changes []update.Change) []gitops.Change {
+	out := make([]gitops.Change, len(changes))
+	for i, c := range changes {
+		out[i] = gitops.Change{Image: c.Image.String(), File: c.File, Object: c.Object, Old: c.Old, New: c.New}
+	}
+	return out
+}
+
+// badInput is an error only a change of config, flags or environment fixes.
+type badInput struct{ err error }
+
+func (e *badInput) Error() string  { return e.err.Error() }
+func (e *badInput) Unwrap() error  { return e.err }
+func (e *badInput) BadInput() bool { return true }
+
+// Update runs the rewrite stage alone on dir with the given images, no
+// registry and no git: `uptick update`. Images are named by their marker
+// reference. A dir or path that does not exist is Result.Fatal (bad input).
+func Update(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool) *Result {
+	res := &Result{Until: Local, DryRun: dryRun, Started: time.Now()}
+	for ref, img := range images {
+		res.Images = append(res.Images, Image{Image: config.Image{Name: ref.String(), Ref: ref, Repository: img.Repository}, Chosen: img, Selected: true})
+	}
+	slices.SortFunc(res.Images, func(a, b Image) int { return strings.Compare(a.Name, b.Name) })
+	up, err := update.Apply(ctx, dir, []string{"."}, images, update.WithDryRun(dryRun))
+	res.Durations.Update = time.Since(res.Started)
+	res.Durations.Total = res.Durations.Update
+	if err != nil {
+		res.Fatal = &Problem{Step: StepUpdate, Err: &badInput{err}}
+		return res
+	}
+	res.Attempts = []Attempt{{Number: 1, Update: up}}
+	return res
+}
