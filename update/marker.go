@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 )
@@ -27,18 +28,27 @@ type marker struct {
 
 // parseMarkerComment parses one comment line, with or without the leading
 // '#': its trimmed text must be a JSON object whose "$imagepolicy" member is a
-// string. It returns errNotMarker for comments that are not markers.
+// string. It returns errNotMarker for comments that are not markers; a
+// comment that starts like a marker (an object naming "$imagepolicy") but is
+// not valid JSON, or has words after it, is a malformed marker, reported so
+// that a typo never silently stops an image from being updated.
 func parseMarkerComment(c string) (marker, error) {
 	c = strings.TrimSpace(c)
 	c = strings.TrimPrefix(c, "#")
 	c = strings.TrimSpace(c)
-	if !strings.HasPrefix(c, "{") || !strings.HasSuffix(c, "}") || !strings.Contains(c, markerKey) {
+	if !strings.HasPrefix(c, "{") || !strings.Contains(c, markerKey) {
 		return marker{}, errNotMarker
 	}
 	var obj map[string]json.RawMessage
 	dec := json.NewDecoder(strings.NewReader(c))
-	if err := dec.Decode(&obj); err != nil || dec.More() {
-		return marker{}, errNotMarker
+	if err := dec.Decode(&obj); err != nil {
+		if !bytes.Contains([]byte(c), markerScreen) {
+			return marker{}, errNotMarker
+		}
+		return marker{}, fmt.Errorf("malformed marker %q: not a JSON object (%s)", c, jsonReason(err))
+	}
+	if dec.More() || dec.InputOffset() < int64(len(c)) {
+		return marker{}, fmt.Errorf("malformed marker %q: unexpected text after the closing brace", c)
 	}
 	raw, ok := obj[markerKey]
 	if !ok {
@@ -49,6 +59,14 @@ func parseMarkerComment(c string) (marker, error) {
 		return marker{}, fmt.Errorf("marker value %s is not a string", bytes.TrimSpace(raw))
 	}
 	return parseMarkerValue(v)
+}
+
+// jsonReason turns encoding/json's message into a short reason.
+func jsonReason(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "unclosed"
+	}
+	return strings.TrimPrefix(err.Error(), "invalid character ")
 }
 
 // parseMarkerValue parses the marker's policy string: "name", "ns:name",

@@ -84,6 +84,10 @@ func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, c
 			warn("%s", msg)
 			continue
 		}
+		if img.Unavailable != "" {
+			warn("skipped: image %q was not updated this pass: %s", key.String(), img.Unavailable)
+			continue
+		}
 		newVal := t.m.Field.value(img)
 		if t.m.Field == FieldDigest && newVal == "" {
 			warn("no digest known for image policy %q: left alone", t.m.Policy.String())
@@ -239,7 +243,7 @@ func (f *setterFilter) check(n *yaml.Node, flow bool, comments ...string) {
 				continue
 			}
 			if err != nil {
-				f.bad = append(f.bad, badMarker{line: n.Line, msg: fmt.Sprintf("invalid marker: %v", err)})
+				f.bad = append(f.bad, badMarker{line: n.Line, msg: fmt.Sprintf("%v: left alone", err)})
 				return
 			}
 			if f.seen == nil {

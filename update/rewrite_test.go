@@ -43,7 +43,7 @@ func TestRewrite(t *testing.T) {
 			name:     "warnings sorted by line",
 			in:       "a: x # {\"$imagepolicy\": \"zz\"}\nb: x # {\"$imagepolicy\": \"a:b:c:d\"}\n",
 			want:     "a: x # {\"$imagepolicy\": \"zz\"}\nb: x # {\"$imagepolicy\": \"a:b:c:d\"}\n",
-			warnings: []string{`f.yaml:1: no image policy "zz"`, `f.yaml:2: invalid marker: marker "a:b:c:d" has too many parts`},
+			warnings: []string{`f.yaml:1: no image policy "zz"`, `f.yaml:2: marker "a:b:c:d" has too many parts: left alone`},
 		},
 		{
 			name:     "incomplete image",
@@ -51,11 +51,31 @@ func TestRewrite(t *testing.T) {
 			want:     "a: x # {\"$imagepolicy\": \"incomplete:name\"}\n",
 			warnings: []string{`f.yaml:1: image for policy "incomplete" has no repository or no tag: left alone`},
 		},
+		{
+			name: "malformed markers are warnings, not silence",
+			in:   "a: x:1 # {\"$imagepolicy\": \"nginx\"\nb: x:1 # {\"$imagepolicy\": \"nginx\"} please\nc: x:1 # {\"$imagepolicy\": \"nginx\"}\n",
+			want: "a: x:1 # {\"$imagepolicy\": \"nginx\"\nb: x:1 # {\"$imagepolicy\": \"nginx\"} please\nc: docker.io/library/nginx:1.27.3 # {\"$imagepolicy\": \"nginx\"}\n",
+			changes: []Change{{File: "f.yaml", Line: 3, Policy: PolicyRef{Name: "nginx"}, Image: PolicyRef{Name: "nginx"},
+				Old: "x:1", New: "docker.io/library/nginx:1.27.3"}},
+			warnings: []string{
+				`f.yaml:1: malformed marker "{\"$imagepolicy\": \"nginx\"": not a JSON object (unclosed): left alone`,
+				`f.yaml:2: malformed marker "{\"$imagepolicy\": \"nginx\"} please": unexpected text after the closing brace: left alone`,
+			},
+		},
+		{
+			name:     "image that failed this pass",
+			in:       "a: x:1 # {\"$imagepolicy\": \"ns:down\"}\n",
+			want:     "a: x:1 # {\"$imagepolicy\": \"ns:down\"}\n",
+			warnings: []string{`f.yaml:1: skipped: image "ns:down" was not updated this pass: listing tags of "r.example/down": registry timed out`},
+		},
 		{name: "parse error", in: "a: 1\n b: 2 # \"$imagepolicy\"\n", want: "a: 1\n b: 2 # \"$imagepolicy\"\n", errLine: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			images := map[PolicyRef]Image{{Name: "incomplete"}: {Repository: "example.org/x"}}
+			images := map[PolicyRef]Image{
+				{Name: "incomplete"}:            {Repository: "example.org/x"},
+				{Namespace: "ns", Name: "down"}: {Unavailable: `listing tags of "r.example/down": registry timed out`},
+			}
 			for k, v := range testImages {
 				images[k] = v
 			}

@@ -39,7 +39,13 @@ func (r PolicyRef) String() string {
 }
 
 // Image is the image chosen for a policy; each marker field takes one part of it.
-type Image struct{ Repository, Tag, Digest string }
+type Image struct {
+	Repository, Tag, Digest string
+	// Unavailable, when set, says why this pass chose no image for a
+	// configured policy (its registry failed, say): its markers are left
+	// alone and reported as skipped for that reason, not as unknown.
+	Unavailable string
+}
 
 // ErrInvalidImage is returned (wrapped) by ParseImage and ValidateRepository
 // for malformed references.

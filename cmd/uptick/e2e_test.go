@@ -530,3 +530,31 @@ func TestRunBadInputExits2(t *testing.T) {
 		})
 	}
 }
+
+// TestRunSkipsMarkersOfAFailedImage: the markers of an image whose registry
+// failed this pass are reported as skipped for that reason, not as naming
+// an unknown policy, and the other image is still committed.
+func TestRunSkipsMarkersOfAFailedImage(t *testing.T) {
+	f := newFleet(t, "")
+	cfg, _ := os.ReadFile(f.config)
+	cfg = bytes.Replace(cfg, []byte("/demo/redis\n"), []byte("/demo/ghost\n"), 1)
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := f.uptick("run", "--config", f.config, "-o", "json")
+	rep := decodeReport(t, res.stdout)
+	if res.code != exitFailed || !rep.Pushed {
+		t.Fatalf("exit %d pushed %v, want %d and podinfo pushed\n%s", res.code, rep.Pushed, exitFailed, res.stdout)
+	}
+	var got []string
+	for _, w := range rep.Warnings {
+		got = append(got, fmt.Sprintf("%s %s:%d %s", w.Stage, w.File, w.Line, w.Message))
+	}
+	want := []string{fmt.Sprintf(`update clusters/prod/redis/values.yaml:7 skipped: image "demo:redis" was not updated this pass: listing tags of "%s/demo/ghost": not found`, f.host)}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b string) bool { return strings.HasPrefix(b, a) || strings.HasPrefix(a, b) })); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Stage != "scan" || rep.Errors[0].Image != "demo:redis" {
+		t.Errorf("errors = %+v, want one scan error for demo:redis", rep.Errors)
+	}
+}

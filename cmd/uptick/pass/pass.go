@@ -291,8 +291,13 @@ func (r *runner) selectImages(ctx context.Context, scanner *scan.Scanner) map[up
 			img.Tags = sr.Tags
 		}
 		r.pick(ctx, scanner, targets[i], sr, &img)
-		if img.Selected {
+		switch {
+		case img.Selected:
 			chosen[img.Ref] = img.Chosen
+		case img.Problem != nil:
+			// Its markers are reported as skipped for this reason, not
+			// as naming an unknown policy.
+			chosen[img.Ref] = update.Image{Unavailable: errors.Unwrap(img.Problem.Err).Error()}
 		}
 		r.res.Images = append(r.res.Images, img)
 	}
