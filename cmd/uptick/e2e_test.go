@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/uptick-gitops/uptick"
+	"github.com/uptick-gitops/uptick/cmd/uptick/demo"
 	"github.com/uptick-gitops/uptick/cmd/uptick/output"
 	"github.com/uptick-gitops/uptick/internal/testserver"
 )
@@ -52,11 +53,11 @@ func newFleet(t *testing.T, extraConfig string) *fleet {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	f := &fleet{t: t, dir: t.TempDir(), host: strings.TrimPrefix(srv.URL, "http://")}
-	if err := seedRegistry(context.Background(), f.host); err != nil {
+	if err := demo.SeedRegistry(context.Background(), f.host); err != nil {
 		t.Fatal(err)
 	}
 	f.remote = filepath.Join(f.dir, "fleet.git")
-	if err := seedFleet(f.remote, f.host); err != nil {
+	if err := demo.SeedFleet(f.remote, f.host); err != nil {
 		t.Fatal(err)
 	}
 	f.writeConfig(extraConfig)
@@ -335,7 +336,7 @@ func TestScanAndPolicyCommands(t *testing.T) {
 	f := newFleet(t, "")
 	res := f.uptick("scan", "--config", f.config, "-o", "json")
 	rep := decodeReport(t, res.stdout)
-	if res.code != 0 || len(rep.Images) != 2 || len(rep.Images[0].Tags) != len(demoTags["demo/podinfo"]) || rep.Images[0].Tag != "" {
+	if res.code != 0 || len(rep.Images) != 2 || len(rep.Images[0].Tags) != len(demo.Tags["demo/podinfo"]) || rep.Images[0].Tag != "" {
 		t.Fatalf("scan: exit %d %+v", res.code, rep.Images)
 	}
 	res = f.uptick("policy", "--config", f.config)
@@ -490,7 +491,7 @@ func TestRunBadInputExits2(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := filepath.Join(f.dir, "public-only.asc")
-	if _, err := writeDemoKey(filepath.Join(f.dir, "private.asc"), pub); err != nil {
+	if _, err := demo.WriteKey(filepath.Join(f.dir, "private.asc"), pub); err != nil {
 		t.Fatal(err)
 	}
 	otherRepo := t.TempDir()

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/uptick-gitops/uptick/cmd/uptick/demo"
 	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
@@ -37,12 +38,12 @@ func TestRunOverTLSWithAuthEverywhere(t *testing.T) {
 	}
 
 	reg := testserver.DistributionRegistry(t, regUser, regPass)
-	if err := seedRegistry(ctx, reg.Addr, remote.WithTransport(reg.Transport), remote.WithAuth(&authn.Basic{Username: regUser, Password: regPass})); err != nil {
+	if err := demo.SeedRegistry(ctx, reg.Addr, remote.WithTransport(reg.Transport), remote.WithAuth(&authn.Basic{Username: regUser, Password: regPass})); err != nil {
 		t.Fatal(err)
 	}
 	root := filepath.Join(dir, "git")
 	bare := filepath.Join(root, "fleet.git")
-	if err := seedFleet(bare, reg.Addr); err != nil {
+	if err := demo.SeedFleet(bare, reg.Addr); err != nil {
 		t.Fatal(err)
 	}
 	srv := testserver.GitHTTP(t, root, testserver.GitHTTPOptions{User: gitUser, Password: gitPass, TLS: true})
@@ -51,7 +52,7 @@ func TestRunOverTLSWithAuthEverywhere(t *testing.T) {
 	regCA := write("registry-ca.pem", string(reg.CAPEM))
 	dockerCfg := write("docker-config.json", fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, reg.Addr, base64.StdEncoding.EncodeToString([]byte(regUser+":"+regPass))))
 	keyFile, pubFile := filepath.Join(dir, "key.asc"), filepath.Join(dir, "key.pub.asc")
-	if _, err := writeDemoKey(keyFile, pubFile); err != nil {
+	if _, err := demo.WriteKey(keyFile, pubFile); err != nil {
 		t.Fatal(err)
 	}
 	cfg := write("uptick.yaml", fmt.Sprintf(`git:

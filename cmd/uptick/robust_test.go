@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 )
 
 // TestRunTimeout: a registry that accepts connections but never answers

@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Result {
 	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, res: &Result{Until: opts.Until, DryRun: opts.Until < Publish, Started: opts.Now(), Branch: cfg.Git.Push.Branch}}
 	defer func() { r.res.Durations.Total = time.Since(r.res.Started) }()
 
-	// Checkout, scan and rewrite stop at the pass deadline less a reserve;
+	// Checkout and scan stop at the pass deadline less a reserve; rewrite,
 	// commit and push run to the pass deadline itself.
 	work, publish := ctx, ctx
 	if opts.Timeout > 0 {
@@ -143,9 +143,9 @@ func (r *runner) run(work, publish context.Context) {
 	}
 
 	for n := 1; ; n++ {
-		a, err := r.attempt(work, publish, repo, images, n)
+		a, err := r.attempt(publish, repo, images, n)
 		if err != nil {
-			r.fatal(work, StepUpdate, err)
+			r.fatal(publish, StepUpdate, err)
 			return
 		}
 		r.res.Attempts = append(r.res.Attempts, *a)
@@ -162,10 +162,10 @@ func (r *runner) run(work, publish context.Context) {
 
 // attempt rewrites the work tree on its current tip and, for Publish,
 // commits and pushes. The error is for a rewrite that could not run at all.
-func (r *runner) attempt(work, publish context.Context, repo *gitops.Repo, images map[update.PolicyRef]update.Image, n int) (*Attempt, error) {
+func (r *runner) attempt(publish context.Context, repo *gitops.Repo, images map[update.PolicyRef]update.Image, n int) (*Attempt, error) {
 	a := &Attempt{Number: n, Base: repo.Head()}
 	start := time.Now()
-	res, err := update.Apply(work, repo.Dir(), r.cfg.Update.Paths, images, update.WithDryRun(r.opts.Until < Publish))
+	res, err := update.Apply(publish, repo.Dir(), r.cfg.Update.Paths, images, update.WithDryRun(r.opts.Until < Publish))
 	r.res.Durations.Update += time.Since(start)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &badInput{fmt.Errorf("%s: update.paths: %w", r.cfg.Path, err)}

@@ -1,0 +1,147 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
+	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
+	"github.com/uptick-gitops/uptick/update"
+)
+
+// sample is a pass that chose one image, failed another, and pushed on its
+// second attempt after losing a race.
+func sample() *pass.Result {
+	ref := update.PolicyRef{Namespace: "flux-system", Name: "app"}
+	return &pass.Result{
+		Until:  pass.Publish,
+		Branch: "main",
+		Images: []pass.Image{
+			{Image: config.Image{Name: "flux-system:app", Ref: ref, Repository: "r.example/app"}, TagsListed: 3, Requests: 2,
+				Chosen: update.Image{Repository: "r.example/app", Tag: "1.2.0"}, Selected: true},
+			{Image: config.Image{Name: "db", Ref: update.PolicyRef{Name: "db"}, Repository: "r.example/db"},
+				Problem: &pass.Problem{Step: pass.StepScan, Image: "db", Err: errors.New(`image db: listing tags of "r.example/db": not found`)}},
+		},
+		Attempts: []pass.Attempt{
+			{Number: 1, Base: "aaa", Commit: "bbb", Problem: &pass.Problem{Step: pass.StepPush, Err: errors.New("push rejected")}},
+			{Number: 2, Base: "ccc", Commit: "0123456789abcdef", Pushed: true, Message: "chore(images): update flux-system:app",
+				Update: &update.Result{
+					Files:    []update.FileChange{{Path: "apps/app.yaml", Before: []byte("image: r.example/app:1.1.0\n"), After: []byte("image: r.example/app:1.2.0\n")}},
+					Changes:  []update.Change{{File: "apps/app.yaml", Line: 1, Object: "Deployment/prod/app", Policy: ref, Image: ref, Old: "r.example/app:1.1.0", New: "r.example/app:1.2.0"}},
+					Warnings: []update.Warning{{File: "apps/db.yaml", Line: 4, Message: `skipped: image "db" was not updated this pass`}},
+				}},
+		},
+		Durations: pass.Durations{Scan: 1500 * time.Microsecond, Total: 2 * time.Second},
+	}
+}
+
+func TestText(t *testing.T) {
+	var b bytes.Buffer
+	if err := Text(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	want := `IMAGE            REPOSITORY     TAGS  SELECTED
+flux-system:app  r.example/app  3     1.2.0
+db               r.example/db   0     failed: see errors
+
+changes (1 in 1 files):
+  apps/app.yaml:1 Deployment/prod/app
+      r.example/app:1.1.0 -> r.example/app:1.2.0
+
+warnings:
+  apps/db.yaml:4: skipped: image "db" was not updated this pass
+
+errors:
+  image db: listing tags of "r.example/db": not found
+
+committed 0123456789ab and pushed it to main
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("text (-want +got):\n%s", diff)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, "run", sample()); err != nil {
+		t.Fatal(err)
+	}
+	var got Document
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := Document{
+		SchemaVersion: 1, Command: "run",
+		Images: []Image{
+			{Name: "flux-system:app", Repository: "r.example/app", TagsListed: 3, RegistryRequests: 2, Tag: "1.2.0", Image: "r.example/app:1.2.0", Previous: []string{"r.example/app:1.1.0"}},
+			{Name: "db", Repository: "r.example/db", Previous: []string{}, Error: `image db: listing tags of "r.example/db": not found`},
+		},
+		Changes:      []Change{{File: "apps/app.yaml", Line: 1, Object: "Deployment/prod/app", Policy: "flux-system:app", Image: "flux-system:app", Old: "r.example/app:1.1.0", New: "r.example/app:1.2.0"}},
+		FilesChanged: []string{"apps/app.yaml"},
+		Warnings:     []Problem{{Stage: "update", File: "apps/db.yaml", Line: 4, Message: `skipped: image "db" was not updated this pass`}},
+		Errors:       []Problem{{Stage: "scan", Image: "db", Message: `image db: listing tags of "r.example/db": not found`}},
+		Base:         "ccc", Branch: "main", Commit: "0123456789abcdef", Pushed: true, Message: "chore(images): update flux-system:app",
+		Attempts:    []Attempt{{Attempt: 1, Base: "aaa", Commit: "bbb", Error: "push rejected"}, {Attempt: 2, Base: "ccc", Commit: "0123456789abcdef", Pushed: true}},
+		DurationsMs: Durations{Scan: 1, Total: 2000},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("document (-want +got):\n%s", diff)
+	}
+}
+
+// TestJSONArraysNeverNull: a consumer can iterate every array without a
+// null check, even for a pass that stopped before doing anything.
+func TestJSONArraysNeverNull(t *testing.T) {
+	for _, r := range []*pass.Result{
+		{Until: pass.Publish, Fatal: &pass.Problem{Step: pass.StepCheckout, Err: errors.New("no remote")}},
+		{Until: pass.Scan, Images: []pass.Image{{Image: config.Image{Name: "a"}}}},
+	} {
+		var b bytes.Buffer
+		if err := JSON(&b, "run", r); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "null") {
+			t.Errorf("document has a null:\n%s", b.String())
+		}
+	}
+}
+
+func TestDiff(t *testing.T) {
+	var b bytes.Buffer
+	if err := Diff(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	want := "--- a/apps/app.yaml\n+++ b/apps/app.yaml\n@@ -1 +1 @@\n-image: r.example/app:1.1.0\n+image: r.example/app:1.2.0\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("diff (-want +got):\n%s", diff)
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	changed := &update.Result{Files: []update.FileChange{{Path: "a.yaml"}}}
+	tests := []struct {
+		name string
+		r    *pass.Result
+		want string
+	}{
+		{"pushed", sample(), "committed 0123456789ab and pushed it to main"},
+		{"fatal", &pass.Result{Until: pass.Publish, Fatal: &pass.Problem{Step: pass.StepCheckout, Err: errors.New("x")}}, "stopped: checkout failed, nothing was committed"},
+		{"plan", &pass.Result{Until: pass.Plan, DryRun: true, Branch: "env/prod", Attempts: []pass.Attempt{{Update: changed}}}, "plan: 1 files would change on env/prod; nothing was written"},
+		{"up to date", &pass.Result{Until: pass.Publish, Attempts: []pass.Attempt{{Update: &update.Result{}}}}, "up to date: nothing to change, no commit made"},
+		{"local dry run", &pass.Result{Until: pass.Local, DryRun: true, Attempts: []pass.Attempt{{Update: changed}}}, "dry run: 1 files would change; nothing was written"},
+		{"local", &pass.Result{Until: pass.Local, Attempts: []pass.Attempt{{Update: changed}}}, "updated 1 files"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Outcome(tt.r); got != tt.want {
+				t.Errorf("Outcome = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
