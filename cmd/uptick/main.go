@@ -16,6 +16,11 @@ func main() {
 	// the process before it removes its temporary clone.
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal stops the run cleanly; a second one kills it.
+		<-ctx.Done()
+		stop()
+	}()
 	err := newCmdRoot(ioStreams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Getenv).ExecuteContext(ctx)
 	code := exitCode(ctx, os.Stderr, err)
 	stop()
