@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,8 +94,8 @@ func parseVersion(s string) (version, bool) {
 		if i == start {
 			return v, false
 		}
-		x, err := strconv.ParseUint(s[start:i], 10, 64)
-		if err != nil {
+		x, ok := parseDigits(s[start:i])
+		if !ok {
 			return v, false
 		}
 		*nums[n] = x
@@ -120,6 +121,20 @@ func parseVersion(s string) (version, bool) {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// parseDigits is strconv.ParseUint(s, 10, 64) for a non-empty run of ASCII
+// digits, without its error allocation: false on overflow.
+func parseDigits(s string) (uint64, bool) {
+	var x uint64
+	for i := 0; i < len(s); i++ {
+		d := uint64(s[i] - '0')
+		if x > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		x = x*10 + d
+	}
+	return x, true
+}
 
 func isIdentByte(c byte) bool {
 	return isDigit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-'
@@ -236,9 +251,9 @@ func cmpUint(a, b uint64) int {
 	return 0
 }
 
-// semverBatch bounds how many candidates wait for a range check. Checking
-// a range needs Masterminds' slow parse, so only candidates newer than the
-// best so far are kept, and only the newest of them are checked.
+// semverBatch bounds how many candidates wait for a range check. A check
+// costs far more than a comparison, so only candidates newer than the best
+// so far are kept, and only the newest of them are checked.
 const semverBatch = 256
 
 type semverCand struct {
@@ -303,10 +318,10 @@ func (c *semverChooser) flush() {
 		if c.have && !semverLess(&c.best, cand) {
 			break
 		}
-		sv, err := semver.NewVersion(cand.value)
-		if err != nil {
-			continue // parseVersion and Masterminds disagree: trust Masterminds
-		}
+		// The parts are Masterminds' own (FuzzParseVersion holds
+		// parseVersion to them); constraints read nothing else, and New
+		// skips the regular expression NewVersion runs.
+		sv := semver.New(cand.v.major, cand.v.minor, cand.v.patch, cand.v.pre, "")
 		if c.p.constraint.Check(sv) {
 			c.best, c.have = *cand, true
 			break
