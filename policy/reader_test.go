@@ -74,3 +74,33 @@ func TestSelectFromErrorKinds(t *testing.T) {
 		t.Errorf("long line: %v: want *TagListError line 1, bad input", err)
 	}
 }
+
+// FuzzExcludePattern holds the suffix fast path to regexp's own answer.
+func FuzzExcludePattern(f *testing.F) {
+	for _, p := range []string{`^.*\.sig$`, `^.*-rc$`, `^.*é$`, `.*\.sig`, `^.*\.sig`, `(?i)^.*\.SIG$`, `^.*\x{FFFD}$`, `^.*$`, `^.*a*$`} {
+		f.Add(p, "sha256-abc.sig")
+		f.Add(p, "a\nb.sig")
+		f.Add(p, "\xff.sig")
+	}
+	f.Fuzz(func(t *testing.T, pat, tag string) {
+		ex, err := newExcludePattern(pat)
+		if err != nil {
+			return
+		}
+		if got, want := ex.MatchString(tag), ex.re.MatchString(tag); got != want {
+			t.Fatalf("pattern %q (suffix %q) on %q: %v, regexp says %v", pat, ex.suffix, tag, got, want)
+		}
+	})
+}
+
+func TestLiteralSuffix(t *testing.T) {
+	for pat, want := range map[string]string{`^.*\.sig$`: ".sig", `^.*-rc$`: "-rc", `.*\.sig`: "", `^.*\.sig`: "", `(?i)^.*\.sig$`: "", `^.*$`: "", `^(?s:.*)\.sig$`: ""} {
+		ex, err := newExcludePattern(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.suffix != want {
+			t.Errorf("%q: suffix %q, want %q", pat, ex.suffix, want)
+		}
+	}
+}
