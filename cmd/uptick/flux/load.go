@@ -62,7 +62,7 @@ func Load(root string, opts ...Option) (*Config, error) {
 	}
 	info, err := os.Stat(root)
 	if err != nil {
-		return nil, fmt.Errorf("reading Flux objects: %w", err)
+		return nil, &Diagnostic{File: root, Severity: Error, Message: fmt.Sprintf("reading Flux objects: %v", unwrapPath(err))}
 	}
 	dir, only := root, ""
 	if !info.IsDir() {

@@ -335,3 +335,41 @@ func TestLoadDiagnostics(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadFileAndRoot: a single file reads uptick-flux.yaml beside it; a
+// directory never reads through a symlink that leaves it.
+func TestLoadFileAndRoot(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "stolen.yaml")
+	if err := os.WriteFile(secret, []byte(repoV1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "objects.yaml")
+	if err := os.WriteFile(file, []byte(repoV1+polV1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SecretsFileName), []byte("defaultNamespace: apps\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil || len(cfg.Images) != 1 || cfg.Images[0].Source != file+":8" {
+		t.Fatalf("Load(file) = %+v, %v", cfg, err)
+	}
+	cfg, err = Load(dir)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "link.yaml")+": reading: ") {
+		t.Fatalf("Load(dir) error = %v; want the escaping symlink reported", err)
+	}
+	if len(cfg.Images) != 1 {
+		t.Errorf("images = %+v; want the healthy one", cfg.Images)
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
+		t.Error("Load of a missing path: no error")
+	}
+	if _, err := Load(dir, WithSecretsFile(filepath.Join(outside, "none.yaml"))); err == nil {
+		t.Error("the symlink is still there: want an error")
+	}
+}
