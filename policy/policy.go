@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -45,6 +44,7 @@ func (e *NoMatchError) Unwrap() error { return ErrNoMatch }
 
 // Policer picks the newest value among candidates. Implementations are pure
 // and deterministic: the same input, in any order, gives the same answer.
+// The interface is sealed: the strategies are this package's own.
 type Policer interface {
 	// Latest returns the newest acceptable value, and how many values it
 	// could not interpret (for error messages). It returns ok=false when no
@@ -52,6 +52,32 @@ type Policer interface {
 	Latest(values []string) (latest string, invalid int, ok bool)
 	// String describes the policy for messages, e.g. `semver "^6.x"`.
 	String() string
+
+	newChooser() chooser
+}
+
+// chooser keeps the best candidate of one selection in a single pass, with
+// the strategy's explicit tie-breaks, so no tag list is ever sorted or
+// held.
+type chooser interface {
+	// offer considers a candidate: value is what the policy compares (the
+	// tag, or what filterTags extracted from it). It reports false when
+	// the strategy cannot read value (not a version, not a number).
+	offer(value, tag string) bool
+	// result returns the best candidate offered, if any.
+	result() (value, tag string, ok bool)
+}
+
+func latestOf(p Policer, values []string) (string, int, bool) {
+	c := p.newChooser()
+	invalid := 0
+	for _, v := range values {
+		if !c.offer(v, v) {
+			invalid++
+		}
+	}
+	v, _, ok := c.result()
+	return v, invalid, ok
 }
 
 // Spec is the `policy:` section of an image in the config. Exactly one
@@ -89,6 +115,10 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 
 // Unwrap returns the underlying error.
 func (e *FieldError) Unwrap() error { return e.Err }
+
+// BadInput reports that only a change of the spec fixes this error (exit
+// code 2).
+func (e *FieldError) BadInput() bool { return true }
 
 // New builds the Policer a spec describes, validating it. Errors are
 // *FieldError relative to the spec ("semver.range").
@@ -149,6 +179,7 @@ type Choice struct {
 }
 
 // Selector applies exclusions, the tag filter and a Policer to a tag list.
+// It is immutable and safe for concurrent use.
 type Selector struct {
 	policer Policer
 	filter  *Filter
@@ -190,42 +221,68 @@ func NewSelector(spec Spec, filter *FilterSpec, exclude []string) (*Selector, er
 // Policer returns the strategy the selector uses.
 func (s *Selector) Policer() Policer { return s.policer }
 
-// Select chooses the newest allowed tag. When two tags give the same
-// compared value (e.g. a filter extracts the same timestamp, or "v1.2.3" and
-// "1.2.3"), the lexically greatest tag wins, so the result never depends on
-// the order the registry listed them in.
+// Select chooses the newest allowed tag in one pass over tags, without
+// sorting or copying them: tags matching an exclude pattern are dropped,
+// then those filterTags.pattern does not match; the policy compares the
+// rest (or what filterTags.extract makes of them).
+//
+// When several tags are equally new, the answer is Flux's wherever Flux's
+// answer is fixed (Flux stores tags in descending byte order and its filter
+// keeps the last tag per extracted value):
+//   - semver: among versions that compare equal ("1.2.3", "v1.2.3",
+//     "01.2.3", "1.2.3+build"), the greatest value in byte order;
+//   - numerical: among equal numbers ("1", "1.0", "1e0"), the least value;
+//   - several tags with the same extracted value: the least tag.
+//
+// Flux's answer is random only when a filter extracts different values
+// that compare equal (its filter returns a Go map); the same rules apply
+// there. So the result never depends on the order of tags.
 func (s *Selector) Select(tags []string) (Choice, error) {
-	nm := &NoMatchError{Policy: s.policer.String(), Listed: len(tags)}
-	byValue := make(map[string][]string, len(tags))
-	values := make([]string, 0, len(tags))
-outer:
+	r := s.start()
 	for _, tag := range tags {
-		for _, ex := range s.exclude {
-			if ex.MatchString(tag) {
-				nm.Excluded++
-				continue outer
-			}
-		}
-		value := tag
-		if s.filter != nil {
-			v, ok := s.filter.Extract(tag)
-			if !ok {
-				nm.Filtered++
-				continue
-			}
-			value = v
-		}
-		if _, seen := byValue[value]; !seen {
-			values = append(values, value)
-		}
-		byValue[value] = append(byValue[value], tag)
+		r.offer(tag)
 	}
-	latest, invalid, ok := s.policer.Latest(values)
+	return r.finish()
+}
+
+// selection is one Select in progress.
+type selection struct {
+	s  *Selector
+	c  chooser
+	nm NoMatchError
+}
+
+func (s *Selector) start() *selection {
+	return &selection{s: s, c: s.policer.newChooser(), nm: NoMatchError{Policy: s.policer.String()}}
+}
+
+func (r *selection) offer(tag string) {
+	r.nm.Listed++
+	for _, ex := range r.s.exclude {
+		if ex.MatchString(tag) {
+			r.nm.Excluded++
+			return
+		}
+	}
+	value := tag
+	if r.s.filter != nil {
+		v, ok := r.s.filter.Extract(tag)
+		if !ok {
+			r.nm.Filtered++
+			return
+		}
+		value = v
+	}
+	if !r.c.offer(value, tag) {
+		r.nm.Invalid++
+	}
+}
+
+func (r *selection) finish() (Choice, error) {
+	value, tag, ok := r.c.result()
 	if !ok {
-		nm.Invalid = invalid
-		return Choice{}, nm
+		nm := r.nm
+		return Choice{}, &nm
 	}
-	cands := byValue[latest]
-	sort.Strings(cands)
-	return Choice{Tag: cands[len(cands)-1], Value: latest}, nil
+	return Choice{Tag: tag, Value: value}, nil
 }

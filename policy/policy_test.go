@@ -2,9 +2,12 @@ package policy
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -85,10 +88,34 @@ func TestSelect(t *testing.T) {
 			want: Choice{Tag: "2", Value: "2"},
 		},
 		{
-			name:    "numerical none",
+			name:    "numerical none: NaN and out-of-range values are skipped",
 			spec:    Spec{Numerical: &OrderSpec{}},
-			tags:    []string{"latest", "NaN", "Inf"},
+			tags:    []string{"latest", "NaN", "1e400"},
 			wantErr: `none of 3 tags satisfies numerical asc (3 not valid for the policy)`,
+		},
+		{
+			name: "numerical reads what ParseFloat reads, Inf included",
+			spec: Spec{Numerical: &OrderSpec{}},
+			tags: []string{"1_000", "0x1p4", "1e3", "Inf", "NaN"},
+			want: Choice{Tag: "Inf", Value: "Inf"},
+		},
+		{
+			name: "numerical equal numbers go to the least value, as in Flux",
+			spec: Spec{Numerical: &OrderSpec{Order: "desc"}},
+			tags: []string{"1", "1.0", "01", "1e0", "2"},
+			want: Choice{Tag: "01", Value: "01"},
+		},
+		{
+			name: "semver accepts leading zeros as Flux does",
+			spec: Spec{SemVer: &SemVerSpec{Range: ">=2025.2.3"}},
+			tags: []string{"2025.02.03", "2025.2.4-rc.1", "2025.01.31", "v2025.02.3"},
+			want: Choice{Tag: "v2025.02.3", Value: "v2025.02.3"},
+		},
+		{
+			name: "semver reads a two-dot prerelease short form as Flux does",
+			spec: Spec{SemVer: &SemVerSpec{Range: ">=1.2.0-0"}},
+			tags: []string{"1.2-rc.1", "1.1", "1.2.3.4"},
+			want: Choice{Tag: "1.2-rc.1", Value: "1.2-rc.1"},
 		},
 		{
 			name:   "filter with extract compares the extracted value",
@@ -98,11 +125,11 @@ func TestSelect(t *testing.T) {
 			want:   Choice{Tag: "main-0a0a0a-1000", Value: "1000"},
 		},
 		{
-			name:   "filter tie on extracted value picks greatest tag",
+			name:   "filter tie on extracted value picks the least tag, as Flux",
 			spec:   Spec{Numerical: &OrderSpec{}},
 			filter: &FilterSpec{Pattern: `^main-[a-f0-9]+-(?P<ts>[0-9]+)$`, Extract: "${ts}"},
 			tags:   []string{"main-bbb-5", "main-aaa-5"},
-			want:   Choice{Tag: "main-bbb-5", Value: "5"},
+			want:   Choice{Tag: "main-aaa-5", Value: "5"},
 		},
 		{
 			name:   "filter without extract keeps the tag",
@@ -226,24 +253,76 @@ func TestFilterExtractTemplates(t *testing.T) {
 	}
 }
 
+// FuzzSemVerSelect holds the one-pass selection to the plain definition:
+// the greatest version in range by Masterminds' own parse and compare, ties
+// broken as documented, whatever the order of the tags.
 func FuzzSemVerSelect(f *testing.F) {
 	for _, seed := range []string{"^6.x", ">=1.0.0-0", "~1.2", "*", "1.x || >=3"} {
-		f.Add(seed, "1.2.3", "v6.5.0", "6.5.0-rc.1")
+		f.Add(seed, "1.2.3", "v6.5.0", "6.5.0-rc.1", "01.2.3")
 	}
-	f.Fuzz(func(t *testing.T, rng, a, b, c string) {
+	f.Fuzz(func(t *testing.T, rng, a, b, c, d string) {
 		s, err := NewSelector(Spec{SemVer: &SemVerSpec{Range: rng}}, nil, nil)
 		if err != nil {
 			return
 		}
-		got1, err1 := s.Select([]string{a, b, c})
-		got2, err2 := s.Select([]string{c, a, b})
+		tags := []string{a, b, c, d}
+		got1, err1 := s.Select(tags)
+		got2, err2 := s.Select([]string{d, c, a, b})
 		if (err1 == nil) != (err2 == nil) || got1 != got2 {
 			t.Fatalf("order-dependent result: %v/%v vs %v/%v", got1, err1, got2, err2)
 		}
-		if err1 == nil {
-			if _, err := ParseVersion(got1.Tag); err != nil {
-				t.Fatalf("chose %q, which is not a version: %v", got1.Tag, err)
+		con, _ := semver.NewConstraint(rng)
+		var want string
+		var best *semver.Version
+		for _, tag := range tags {
+			v, err := ParseVersion(tag)
+			if err != nil || !con.Check(v) {
+				continue
+			}
+			if best == nil || v.GreaterThan(best) || v.Equal(best) && tag > want {
+				best, want = v, tag
 			}
 		}
+		if best == nil {
+			if err1 == nil {
+				t.Fatalf("chose %q, but no tag is a version in range", got1.Tag)
+			}
+			return
+		}
+		if err1 != nil || got1.Tag != want {
+			t.Fatalf("Select = %q, %v; want %q", got1.Tag, err1, want)
+		}
 	})
+}
+
+func TestSemVerBatches(t *testing.T) {
+	// More candidates than one batch, ascending, with the newest out of
+	// range: the batch logic must still find the newest in range.
+	var tags []string
+	for i := 0; i < 3*semverBatch+7; i++ {
+		tags = append(tags, fmt.Sprintf("1.0.%d", i))
+	}
+	tags = append(tags, "2.0.0", "1.5.0-rc.1")
+	for _, tc := range []struct{ rng, want string }{
+		{"^1", fmt.Sprintf("1.0.%d", 3*semverBatch+6)},
+		{"<1.0.300", "1.0.299"},
+		{"~1.0.5", fmt.Sprintf("1.0.%d", 3*semverBatch+6)},
+		{">=1.0.0-0 <2", "1.5.0-rc.1"},
+		{"=1.0.0", "1.0.0"},
+	} {
+		s, err := NewSelector(Spec{SemVer: &SemVerSpec{Range: tc.rng}}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, order := range []string{"asc", "desc"} {
+			in := slices.Clone(tags)
+			if order == "desc" {
+				slices.Reverse(in)
+			}
+			got, err := s.Select(in)
+			if err != nil || got.Tag != tc.want {
+				t.Errorf("%s %s: Select = %q, %v; want %q", tc.rng, order, got.Tag, err, tc.want)
+			}
+		}
+	}
 }
