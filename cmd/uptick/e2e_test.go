@@ -128,8 +128,13 @@ type result struct {
 // uptick runs the CLI in-process, as main would, and returns its output and
 // exit code.
 func uptickCmd(ctx context.Context, env map[string]string, args ...string) result {
+	return uptickCmdIn(ctx, "", env, args...)
+}
+
+// uptickCmdIn is uptickCmd with stdin.
+func uptickCmdIn(ctx context.Context, stdin string, env map[string]string, args ...string) result {
 	var out, errOut bytes.Buffer
-	cmd := newCmdRoot(ioStreams{In: strings.NewReader(""), Out: &out, Err: &errOut}, func(k string) string { return env[k] })
+	cmd := newCmdRoot(ioStreams{In: strings.NewReader(stdin), Out: &out, Err: &errOut}, func(k string) string { return env[k] })
 	cmd.SetArgs(args)
 	code := exitCode(ctx, &errOut, cmd.ExecuteContext(ctx))
 	return result{stdout: out.String(), stderr: errOut.String(), code: code}
