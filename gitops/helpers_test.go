@@ -135,3 +135,19 @@ func readFile(t testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+// message renders the default commit message for changes.
+func message(t testing.TB, changes ...Change) string {
+	t.Helper()
+	msg, err := RenderMessage("", changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// TestMain installs the in-process file:// transport, as main does.
+func TestMain(m *testing.M) {
+	InstallFileTransport()
+	os.Exit(m.Run())
+}
