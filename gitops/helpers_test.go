@@ -151,3 +151,11 @@ func TestMain(m *testing.M) {
 	InstallFileTransport()
 	os.Exit(m.Run())
 }
+
+// execGit returns the git CLI command for args in dir, isolated like gitRun.
+func execGit(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	return cmd
+}

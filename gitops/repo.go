@@ -256,7 +256,15 @@ func (r *Repo) setRemote(repo *git.Repository) error {
 // Refresh fetches the base branch again and makes the work tree exactly
 // its tip, as Checkout does for a reused clone: what Publish does before
 // each retry.
-func (r *Repo) Refresh(ctx context.Context) error { return r.sync(ctx) }
+func (r *Repo) Refresh(ctx context.Context) error {
+	// When the push branch exists it is the base and only its tip can
+	// have moved: skip listing the branches (one round trip less in the
+	// window another writer can win). Otherwise it may have been created.
+	if r.base != "" && r.base == r.spec.Push.Branch {
+		return r.fetchAndReset(ctx)
+	}
+	return r.sync(ctx)
+}
 
 // listBranches returns the tips of the remote's branches.
 func (r *Repo) listBranches(ctx context.Context) (map[string]plumbing.Hash, error) {
@@ -325,10 +333,6 @@ func (r *Repo) RemoteBranch(ctx context.Context, branch string) (sha string, ok 
 
 // sync fetches the base branch and makes the work tree exactly its tip.
 func (r *Repo) sync(ctx context.Context) error {
-	rem, err := r.repo.Remote(remoteName)
-	if err != nil {
-		return fmt.Errorf("work directory %s: %w", r.root, err)
-	}
 	tips, err := r.listBranches(ctx)
 	if err != nil {
 		return err
@@ -342,7 +346,16 @@ func (r *Repo) sync(ctx context.Context) error {
 			r.base = pb
 		}
 	}
+	return r.fetchAndReset(ctx)
+}
 
+// fetchAndReset fetches the base branch and makes the work tree exactly
+// its tip.
+func (r *Repo) fetchAndReset(ctx context.Context) error {
+	rem, err := r.repo.Remote(remoteName)
+	if err != nil {
+		return fmt.Errorf("work directory %s: %w", r.root, err)
+	}
 	tracking := plumbing.NewRemoteReferenceName(remoteName, r.base)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(r.base), tracking))
 	err = rem.FetchContext(ctx, &git.FetchOptions{
