@@ -43,7 +43,7 @@ func TestRefStoreCompareAndSwap(t *testing.T) {
 	tests := []struct {
 		name    string
 		update  func(f refFixture) refUpdate
-		wantErr string                                        // "" for success
+		wantErr string                                      // "" for success
 		want    func(f refFixture) map[string]plumbing.Hash // refs after, as git sees them; zero = absent
 	}{
 		{
