@@ -146,9 +146,13 @@ func message(t testing.TB, changes ...Change) string {
 	return msg
 }
 
-// TestMain installs the in-process file:// transport, as main does.
+// TestMain installs the in-process file:// transport, as main does. In
+// a crash child (crash_test.go) it is one run instead of the tests.
 func TestMain(m *testing.M) {
 	InstallFileTransport()
+	if os.Getenv(crashChildEnv) == "1" {
+		os.Exit(crashChild())
+	}
 	os.Exit(m.Run())
 }
 

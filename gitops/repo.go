@@ -166,7 +166,7 @@ func (r *Repo) openExisting() (bool, error) {
 		return false, fmt.Errorf("reading work directory: %w", pathErrText(err))
 	}
 	url, ok := readMarker(r.dir)
-	if !ok {
+	if !ok { // prepareWorkdir checked it; the directory changed since
 		return false, fmt.Errorf("work directory %s holds %s, which uptick did not make: %w; use an empty directory", r.root, workdirRepo, ErrWorkdirForeign)
 	}
 	if stripUserinfo(url) != stripUserinfo(r.tc.remoteURL) {

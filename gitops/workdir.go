@@ -134,6 +134,12 @@ func prepareWorkdir(dir string) error {
 		}
 	}
 	if len(foreign) == 0 {
+		repo := filepath.Join(dir, workdirRepo)
+		if _, err := os.Lstat(repo); err == nil {
+			if _, ok := readMarker(repo); !ok {
+				return fmt.Errorf("work directory %s holds %s, which uptick did not make: %w; use an empty directory", dir, workdirRepo, ErrWorkdirForeign)
+			}
+		}
 		return nil
 	}
 	slices.Sort(foreign)
