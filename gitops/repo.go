@@ -592,8 +592,8 @@ func (r *Repo) signingKey() (*openpgp.Entity, error) {
 
 // Push pushes the commit at the tip of the local base branch to the push
 // branch on origin (Spec.Push.Branch), as a compare-and-swap: when that
-// branch existed at checkout it must still be at Head, otherwise it must
-// still not exist. A lost race returns a *PushError wrapping
+// branch existed at checkout it must still be at Head; otherwise it must
+// still not exist (or, created meanwhile, be fast-forwarded by the push). A lost race returns a *PushError wrapping
 // ErrPushRejected. An up-to-date remote is not an error.
 func (r *Repo) Push(ctx context.Context) error {
 	expect := ""
@@ -604,13 +604,13 @@ func (r *Repo) Push(ctx context.Context) error {
 }
 
 // PushTo pushes the commit at the tip of the local base branch to
-// refs/heads/<branch> on origin as a compare-and-swap: the remote branch
-// must be at expect (a hex SHA), or must not exist when expect is "". With
-// expect set the new commit need not descend from it: that is a
-// force-push, for branches uptick owns (a pull request's); Push uses
-// Head, which the commit descends from. A lost race returns a *PushError
-// wrapping ErrPushRejected; the server's own reason (a hook's output) is
-// kept in the error.
+// refs/heads/<branch> on origin as a compare-and-swap. With expect (a hex
+// SHA) the remote branch must be exactly there, and the new commit need
+// not descend from it: a force-push with a lease, for branches uptick owns
+// (a pull request's). With expect "" the branch must not exist or the push
+// must fast-forward it. Push uses Head, which the commit descends from.
+// A lost race returns a *PushError wrapping ErrPushRejected; the server's
+// own reason (a hook's output) is kept in the error.
 func (r *Repo) PushTo(ctx context.Context, branch, expect string) error {
 	dst := plumbing.NewBranchReferenceName(branch)
 	var log remoteLog
