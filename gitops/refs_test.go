@@ -292,3 +292,41 @@ func TestRefNeverEmptyUnderConcurrentReads(t *testing.T) {
 		t.Errorf("only %d writes: the test proved little", writes.Load())
 	}
 }
+
+// FuzzRefFiles feeds arbitrary bytes to the loose-ref and packed-refs
+// parsers, which read files other processes write: they must never panic,
+// and what they accept must be well formed.
+func FuzzRefFiles(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"ref: refs/heads/main\n",
+		strings.Repeat("ab", 20) + "\n",
+		"# pack-refs with: peeled fully-peeled sorted\n" + strings.Repeat("ab", 20) + " refs/heads/main\n^" + strings.Repeat("cd", 20) + "\n",
+		strings.Repeat("ab", 19) + "\n",
+		"xyz refs/heads/x\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ref, err := parseLooseRef("refs/heads/x", b); err == nil {
+			if ref.Type() == plumbing.HashReference && !isHexHash(ref.Hash().String()) {
+				t.Errorf("parseLooseRef accepted %q as %v", b, ref)
+			}
+		} else if strings.Contains(err.Error(), string(b)) && len(b) > 8 {
+			t.Errorf("the error quotes the file's content: %v", err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, packedRefsName), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		refs, err := refStore{dir}.readPacked()
+		if err != nil {
+			return
+		}
+		for name, h := range refs {
+			if name == "" || !strings.Contains(string(b), h.String()+" "+name.String()) {
+				t.Errorf("readPacked accepted %q -> %s, which the file does not say", name, h)
+			}
+		}
+	})
+}
