@@ -62,7 +62,8 @@ func crashChild() int {
 
 // crashPoint is where a child is killed: at the when-th call of syscalls
 // naming path (relative to the remote's git directory or the work
-// directory).
+// directory). strace counts calls per thread, and Go moves goroutines
+// between threads, so only when=1 is exact.
 type crashPoint struct {
 	name     string
 	inRemote bool
@@ -83,7 +84,7 @@ func TestCrashConverges(t *testing.T) {
 		{name: "remote intent record", inRemote: true, path: refsLockName, syscalls: writes, when: 1},
 		{name: "remote ref lock write", inRemote: true, path: "refs/heads/main.lock", syscalls: writes, when: 1},
 		{name: "remote ref rename", inRemote: true, path: "refs/heads/main", syscalls: "rename,renameat,renameat2", when: 1},
-		{name: "remote intent cleared after rename", inRemote: true, path: refsLockName, syscalls: "ftruncate", when: 3},
+		{name: "remote ref directory synced after rename", inRemote: true, path: "refs/heads", syscalls: "fsync", when: 1},
 		// The work directory's git metadata, while cloning it fresh.
 		{name: "fresh HEAD", path: workdirNew + "/.git/HEAD", syscalls: writes, when: 1},
 		{name: "fresh config", path: workdirNew + "/.git/config", syscalls: writes, when: 1},
@@ -94,7 +95,6 @@ func TestCrashConverges(t *testing.T) {
 		{name: "warm HEAD", path: workdirRepo + "/.git/HEAD", syscalls: writes, when: 1, warm: true},
 		{name: "warm index", path: workdirRepo + "/.git/index", syscalls: writes, when: 1, warm: true},
 		{name: "warm branch ref", path: workdirRepo + "/.git/refs/heads/main", syscalls: writes, when: 1, warm: true},
-		{name: "warm branch ref at commit", path: workdirRepo + "/.git/refs/heads/main", syscalls: writes, when: 2, warm: true},
 		{name: "warm remote-tracking ref", path: workdirRepo + "/.git/refs/remotes/origin/main", syscalls: writes, when: 1, warm: true},
 	}
 	var figures struct{ tries, killed, survived, lost int }
@@ -138,6 +138,8 @@ func TestCrashConverges(t *testing.T) {
 			}
 			gitRun(t, bare, nil, "fsck", "--no-progress")
 
+			_, err = os.Stat(filepath.Join(workdir, workdirNew))
+			halfClone := err == nil
 			// The next run uses or repairs the work directory and converges
 			// on exactly one commit; the one after makes none.
 			var logs bytes.Buffer
@@ -163,11 +165,19 @@ func TestCrashConverges(t *testing.T) {
 			if n := gitRun(t, bare, nil, "rev-list", "--merges", "main"); n != "" {
 				t.Errorf("merges on main: %s", n)
 			}
+			if locks, _ := filepath.Glob(filepath.Join(bare, "refs/heads/*.lock")); len(locks) > 0 {
+				t.Errorf("ref locks left on the remote: %v", locks)
+			}
 			figures.survived++
-			repaired := strings.Contains(logs.String(), "cloning it again")
+			next := "reused the work directory"
+			switch {
+			case strings.Contains(logs.String(), "cloning it again"):
+				next = "re-cloned the damaged work directory"
+			case halfClone:
+				next = "removed the half clone and cloned again"
+			}
 			t.Logf("killed at %s: remote ref %s; next run %s", p.path,
-				map[bool]string{true: "already had the change", false: "unchanged"}[landed],
-				map[bool]string{true: "re-cloned the damaged work directory", false: "reused the work directory"}[repaired])
+				map[bool]string{true: "already had the change", false: "unchanged"}[landed], next)
 		})
 	}
 	t.Logf("crash figures: %d tries, %d killed, %d survived, %d lost", figures.tries, figures.killed, figures.survived, figures.lost)

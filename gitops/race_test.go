@@ -96,7 +96,7 @@ func TestPushRace(t *testing.T) {
 						defer wg.Done()
 						ctx := context.Background()
 						var attempts []Attempt
-						repo, err := Checkout(ctx, rr.spec, workdirs[racer])
+						repo, err := Checkout(ctx, rr.spec, workdirs[racer], WithBackoff(50*time.Millisecond, 2*time.Second))
 						if err == nil {
 							attempts, err = Publish(ctx, repo, ownFileRewrite(racer, round), DirectPush{})
 						}

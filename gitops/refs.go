@@ -474,27 +474,34 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// pathErrText drops the syscall name from *fs.PathError and
-// *os.LinkError messages ("open x: permission denied" becomes
-// "x: permission denied"), keeping the error chain for errors.Is.
+// pathErrText drops the syscall name that *fs.PathError and
+// *os.LinkError put in their messages ("open x: permission denied" reads
+// "x: permission denied"), wherever they sit in err's chain, keeping the
+// rest of the message and the chain for errors.Is/As.
 func pathErrText(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return &plainPathError{path: pe.Path, err: err, cause: pe.Err}
+		msg = strings.Replace(msg, pe.Op+" "+pe.Path+": ", pe.Path+": ", 1)
 	}
 	var le *os.LinkError
 	if errors.As(err, &le) {
-		return &plainPathError{path: le.New, err: err, cause: le.Err}
+		msg = strings.Replace(msg, le.Op+" "+le.Old+" "+le.New+": ", "moving "+le.Old+" to "+le.New+": ", 1)
 	}
-	return err
+	if msg == err.Error() {
+		return err
+	}
+	return &plainPathError{msg: msg, err: err}
 }
 
-// plainPathError is a path error without its syscall name.
+// plainPathError is an error whose message lost its syscall name.
 type plainPathError struct {
-	path  string
-	err   error // the original, for errors.Is/As
-	cause error
+	msg string
+	err error // the original, for errors.Is/As
 }
 
-func (e *plainPathError) Error() string { return e.path + ": " + e.cause.Error() }
+func (e *plainPathError) Error() string { return e.msg }
 func (e *plainPathError) Unwrap() error { return e.err }

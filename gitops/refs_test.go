@@ -3,6 +3,7 @@ package gitops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -329,4 +330,27 @@ func FuzzRefFiles(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPathErrText(t *testing.T) {
+	_, open := os.Open("/nonexistent/x")
+	rename := os.Rename("/nonexistent/a", "/nonexistent/b")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{open, "/nonexistent/x: no such file or directory"},
+		{fmt.Errorf("reading index: %w", open), "reading index: /nonexistent/x: no such file or directory"},
+		{rename, "moving /nonexistent/a to /nonexistent/b: no such file or directory"},
+		{errors.New("plain"), "plain"},
+	}
+	for _, tt := range tests {
+		got := pathErrText(tt.err)
+		if diff := cmp.Diff(tt.want, got.Error()); diff != "" {
+			t.Errorf("pathErrText(%q) mismatch (-want +got):\n%s", tt.err, diff)
+		}
+		if !errors.Is(got, tt.err) {
+			t.Errorf("pathErrText(%q) lost the chain", tt.err)
+		}
+	}
 }

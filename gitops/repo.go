@@ -333,6 +333,12 @@ func (r *Repo) RemoteBranch(ctx context.Context, branch string) (sha string, ok 
 
 // sync fetches the base branch and makes the work tree exactly its tip.
 func (r *Repo) sync(ctx context.Context) error {
+	if r.spec.Push.Branch == r.spec.Branch {
+		// The base is the branch itself: no need to list the branches
+		// first (a round trip, and an SSH connection, saved).
+		r.base = r.spec.Branch
+		return r.fetchAndReset(ctx)
+	}
 	tips, err := r.listBranches(ctx)
 	if err != nil {
 		return err
@@ -365,7 +371,10 @@ func (r *Repo) fetchAndReset(ctx context.Context) error {
 		Tags:     git.NoTags,
 		Force:    true,
 	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	switch {
+	case errors.Is(err, git.NoMatchingRefSpecError{}) || errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return withSentinel(ErrBranchNotFound, "branch %q does not exist on %s", r.base, r.remote)
+	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
 		return r.transportError(fmt.Sprintf("fetching branch %q from %s", r.base, r.remote), err)
 	}
 	ref, err := r.repo.Reference(tracking, true)
