@@ -186,7 +186,7 @@ func (r *Repo) openExisting() (bool, error) {
 		return false, err
 	}
 	r.repo = repo
-	if urls := mustRemoteURLs(repo); len(urls) == 1 && urls[0] != r.tc.remoteURL {
+	if urls := originURLs(repo); len(urls) == 1 && urls[0] != r.tc.remoteURL {
 		// e.g. credentials written by an older version
 		if err := r.setRemote(repo); err != nil {
 			return false, err
@@ -195,8 +195,8 @@ func (r *Repo) openExisting() (bool, error) {
 	return true, nil
 }
 
-// mustRemoteURLs returns origin's URLs of a repository openClone checked.
-func mustRemoteURLs(repo *git.Repository) []string {
+// originURLs returns origin's URLs of a repository openClone checked.
+func originURLs(repo *git.Repository) []string {
 	rem, err := repo.Remote(remoteName)
 	if err != nil {
 		return nil
