@@ -1,8 +1,8 @@
 package gitops
 
 import (
+	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -15,8 +15,13 @@ import (
 
 // ErrEmptyCredential is returned when an env var named in the config for a
 // credential is unset or empty: a silent anonymous attempt would only fail
-// later with a less helpful message.
-var ErrEmptyCredential = errors.New("environment variable is empty")
+// later with a less helpful message. It is bad input.
+var ErrEmptyCredential error = &inputError{"environment variable is empty or unset"}
+
+// emptyVar says that the variable name holds no credential.
+func emptyVar(name string) error {
+	return withSentinel(ErrEmptyCredential, "environment variable %s is empty or unset", name)
+}
 
 // transportConfig is what every network call of one run needs.
 type transportConfig struct {
@@ -29,20 +34,28 @@ type transportConfig struct {
 	remoteURL string
 }
 
-// buildTransport resolves spec's Auth into go-git auth and TLS settings.
+// buildTransport resolves spec's Auth into go-git auth and TLS settings,
+// reading every file and variable it names: it needs no network, so
+// Preflight runs it too. It reports every problem it finds, each a
+// *FieldError, joined.
 func buildTransport(spec Spec, getenv func(string) string) (transportConfig, error) {
 	tc := transportConfig{remoteURL: spec.URL}
 	kind, err := classifyURL(spec.URL)
 	if err != nil {
-		return tc, fmt.Errorf("git.url: %w", err)
+		return tc, &FieldError{Field: "url", Err: err}
 	}
+	var errs []error
 	a := spec.Auth
 	if a.CAFile != "" {
 		pem, err := os.ReadFile(a.CAFile)
-		if err != nil {
-			return tc, fmt.Errorf("reading git.auth.caFile: %w", err)
+		switch {
+		case err != nil:
+			errs = append(errs, &FieldError{Field: "auth.caFile", Err: pathErrText(err)})
+		case !x509.NewCertPool().AppendCertsFromPEM(pem):
+			errs = append(errs, fieldErr("auth.caFile", "%s holds no PEM certificate", a.CAFile))
+		default:
+			tc.caBundle = pem
 		}
-		tc.caBundle = pem
 	}
 	switch kind {
 	case urlKindHTTP:
@@ -51,64 +64,90 @@ func buildTransport(spec Spec, getenv func(string) string) (transportConfig, err
 			if a.PasswordEnv == "" {
 				p, _ := u.User.Password()
 				tc.auth = &githttp.BasicAuth{Username: u.User.Username(), Password: p}
-				return tc, nil
+				break
 			}
 		}
 		if a.PasswordEnv == "" {
-			return tc, nil // anonymous
+			break // anonymous
 		}
 		password := getenv(a.PasswordEnv)
 		if password == "" {
-			return tc, fmt.Errorf("git.auth.passwordEnv: %s: %w", a.PasswordEnv, ErrEmptyCredential)
+			errs = append(errs, &FieldError{Field: "auth.passwordEnv", Err: emptyVar(a.PasswordEnv)})
 		}
 		username := DefaultHTTPUsername
 		if a.UsernameEnv != "" {
 			if username = getenv(a.UsernameEnv); username == "" {
-				return tc, fmt.Errorf("git.auth.usernameEnv: %s: %w", a.UsernameEnv, ErrEmptyCredential)
+				errs = append(errs, &FieldError{Field: "auth.usernameEnv", Err: emptyVar(a.UsernameEnv)})
 			}
 		}
 		tc.auth = &githttp.BasicAuth{Username: username, Password: password}
 		tc.secrets = append(tc.secrets, password)
 	case urlKindSSH:
-		ep, err := transport.NewEndpoint(spec.URL)
-		if err != nil {
-			return tc, fmt.Errorf("git.url: parsing %q: %w", redactURL(spec.URL), err)
+		keys, err := sshAuth(spec, getenv, &tc)
+		errs = append(errs, err)
+		if keys != nil {
+			tc.auth = keys
 		}
-		user := ep.User
-		if user == "" {
-			user = DefaultHTTPUsername
-		}
-		var passphrase string
-		if a.SSHKeyPassphraseEnv != "" {
-			if passphrase = getenv(a.SSHKeyPassphraseEnv); passphrase == "" {
-				return tc, fmt.Errorf("git.auth.sshKeyPassphraseEnv: %s: %w", a.SSHKeyPassphraseEnv, ErrEmptyCredential)
-			}
-			tc.secrets = append(tc.secrets, passphrase)
-		}
-		keys, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, passphrase)
-		if err != nil {
-			// The ssh library's errors describe the file, never its content.
-			if passphrase == "" {
-				return tc, fmt.Errorf("loading git.auth.sshKeyFile %q (if it is encrypted, set git.auth.sshKeyPassphraseEnv): %w", a.SSHKeyFile, err)
-			}
-			return tc, fmt.Errorf("loading git.auth.sshKeyFile %q: %w", a.SSHKeyFile, err)
-		}
-		if _, err := os.Stat(a.KnownHostsFile); err != nil {
-			return tc, fmt.Errorf("reading git.auth.knownHostsFile: %w", err)
-		}
-		db, err := gitssh.NewKnownHostsDb(a.KnownHostsFile)
-		if err != nil {
-			return tc, fmt.Errorf("loading git.auth.knownHostsFile %q: %w", a.KnownHostsFile, err)
-		}
-		port := ep.Port
-		if port == 0 {
-			port = 22
-		}
-		keys.HostKeyCallback = db.HostKeyCallback()
-		// Offer only the host key types known_hosts lists, or a server
-		// presenting another type would fail as a key mismatch.
-		keys.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port)))
-		tc.auth = keys
 	}
-	return tc, nil
+	return tc, errors.Join(errs...)
+}
+
+// sshAuth loads the SSH key and known_hosts file spec names.
+func sshAuth(spec Spec, getenv func(string) string, tc *transportConfig) (*gitssh.PublicKeys, error) {
+	a := spec.Auth
+	ep, err := transport.NewEndpoint(spec.URL)
+	if err != nil {
+		return nil, fieldErr("url", "cannot parse %q", redactURL(spec.URL))
+	}
+	var errs []error
+	user := ep.User
+	if user == "" {
+		user = DefaultHTTPUsername
+	}
+	var passphrase string
+	passphraseOK := true
+	if a.SSHKeyPassphraseEnv != "" {
+		if passphrase = getenv(a.SSHKeyPassphraseEnv); passphrase == "" {
+			errs = append(errs, &FieldError{Field: "auth.sshKeyPassphraseEnv", Err: emptyVar(a.SSHKeyPassphraseEnv)})
+			passphraseOK = false
+		}
+		tc.secrets = append(tc.secrets, passphrase)
+	}
+	var keys *gitssh.PublicKeys
+	if _, err := os.Stat(a.SSHKeyFile); err != nil {
+		errs = append(errs, &FieldError{Field: "auth.sshKeyFile", Err: pathErrText(err)})
+	} else if passphraseOK {
+		keys, err = gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, passphrase)
+		// The ssh library's errors describe the file, never its content.
+		switch {
+		case err != nil && passphrase == "":
+			errs = append(errs, fieldErr("auth.sshKeyFile", "loading %s (if it is encrypted, set sshKeyPassphraseEnv): %v", a.SSHKeyFile, err))
+		case err != nil:
+			errs = append(errs, fieldErr("auth.sshKeyFile", "loading %s: %v", a.SSHKeyFile, err))
+		}
+	}
+	if _, err := os.Stat(a.KnownHostsFile); err != nil {
+		return nil, errors.Join(append(errs, &FieldError{Field: "auth.knownHostsFile", Err: pathErrText(err)})...)
+	}
+	db, err := gitssh.NewKnownHostsDb(a.KnownHostsFile)
+	if err != nil {
+		return nil, errors.Join(append(errs, fieldErr("auth.knownHostsFile", "loading %s: %v", a.KnownHostsFile, err))...)
+	}
+	port := ep.Port
+	if port == 0 {
+		port = 22
+	}
+	hostPort := net.JoinHostPort(ep.Host, strconv.Itoa(port))
+	// Offer only the host key types known_hosts lists, or a server
+	// presenting another type would fail as a key mismatch.
+	algos := db.HostKeyAlgorithms(hostPort)
+	if len(algos) == 0 {
+		errs = append(errs, fieldErr("auth.knownHostsFile", "%s has no key for %s (host keys are never accepted unverified)", a.KnownHostsFile, hostPort))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	keys.HostKeyCallback = db.HostKeyCallback()
+	keys.HostKeyAlgorithms = algos
+	return keys, nil
 }

@@ -57,6 +57,9 @@ func TestBasicAuth(t *testing.T) {
 				if !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Errorf("Checkout() error = %q, want it to mention %q", err, tt.wantMsg)
 				}
+				if !IsBadInput(err) {
+					t.Errorf("Checkout() error %q is not bad input", err)
+				}
 				for _, secret := range []string{"wrong-password-99", testPassword} {
 					if strings.Contains(err.Error(), secret) {
 						t.Errorf("Checkout() error leaks a password: %q", err)
@@ -68,14 +71,14 @@ func TestBasicAuth(t *testing.T) {
 				t.Fatalf("Checkout() error = %v", err)
 			}
 			ch := bump(t, r, "6.5.0", "6.5.1")
-			if _, err := r.Commit(ctx, []string{ch.File}, []Change{ch}); err != nil {
+			if _, err := r.Commit(ctx, []string{ch.File}, message(t, ch)); err != nil {
 				t.Fatal(err)
 			}
 			if err := r.Push(ctx); err != nil {
 				t.Fatalf("Push() error = %v", err)
 			}
 			// Embedded credentials are never written to the clone's config.
-			if cfg := readFile(t, filepath.Join(dir, ".git", "config")); strings.Contains(cfg, testPassword) {
+			if cfg := readFile(t, filepath.Join(r.Dir(), ".git", "config")); strings.Contains(cfg, testPassword) {
 				t.Errorf(".git/config stores the password:\n%s", cfg)
 			}
 			// Reset the remote for the next case.
@@ -125,7 +128,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch := bump(t, r, "6.5.0", "6.5.1")
-	if _, err := r.Commit(ctx, []string{ch.File}, []Change{ch}); err != nil {
+	if _, err := r.Commit(ctx, []string{ch.File}, message(t, ch)); err != nil {
 		t.Fatal(err)
 	}
 	pushFromElsewhere(t, bare, "main", map[string]string{"x.yaml": "x: 1\n"}, "race")
@@ -137,7 +140,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	}
 
 	newBareRepo(t, root, "other", map[string]string{"a": "b\n"})
-	_, err = Checkout(ctx, Spec{URL: "http://" + testUser + ":" + secret + "@" + host + "/other.git"}, r.Dir(), WithLogger(logger))
+	_, err = Checkout(ctx, Spec{URL: "http://" + testUser + ":" + secret + "@" + host + "/other.git"}, filepath.Dir(r.Dir()), WithLogger(logger))
 	check("workdir mismatch", err, false)
 
 	for _, err := range errs {

@@ -1,15 +1,34 @@
 // Package gitops owns the Git side of a run, with go-git and never the git
 // CLI: cloning or refreshing the fleet repository, committing the rewritten
-// files (optionally OpenPGP-signed with ProtonMail/go-crypto), and pushing the
-// commit to the checked-out branch or to another (environment) branch.
+// files (optionally OpenPGP-signed with ProtonMail/go-crypto), and
+// publishing the commit: pushed to the checked-out branch or to another
+// (environment) branch, or handed to another Publisher (a pull request).
 //
-// A run is Checkout, then Commit of exactly the files the update stage
-// changed, then Push. Checkout reuses a work directory that already clones
-// the same URL (fetch, hard reset, untracked and ignored files removed), so
-// a --workdir cache never carries one run's leftovers into the next.
+// A run is Preflight (offline checks of keys, credentials and templates),
+// LockWorkdir, Checkout, then Publish, which calls the caller's
+// RewriteFunc, commits exactly the files it names with the message it
+// rendered, and pushes. Every write is made for the crash and the race:
+//
+//   - A push is a compare-and-swap on every transport: the remote branch
+//     moves only if it still holds the commit the run built on. A push
+//     that loses a race is retried on the new tip (refresh, rewrite,
+//     commit, push) with jittered exponential backoff, up to
+//     Spec.Push.Attempts within Spec.Push.Timeout. uptick never
+//     force-pushes a branch it does not own.
+//   - Local repositories (file:// or a path) are served in-process
+//     (InstallFileTransport), with refs updated the way git updates them:
+//     under git's own "<ref>.lock", compared, written to the lock, fsynced
+//     and renamed over the ref, so git and uptick can share a repository
+//     and no reader ever sees an empty ref.
+//   - The work directory holds the clone in DIR/repo, made in DIR/.repo.new
+//     and renamed into place once complete; a clone a killed run left
+//     damaged is cloned again, with a warning; files uptick did not make
+//     are never touched (ErrWorkdirForeign). The lock (DIR/.uptick.lock)
+//     lives inside DIR, so only DIR must be writable.
 //
 // Credentials come only from environment variables named in the config (or
 // embedded in the URL); they are never written to the clone's config and are
-// redacted from every error and log line. Local repositories (file:// or a
-// path) are served by go-git's embedded server, so no git binary is needed.
+// redacted from every error and log line. Errors that only a change of
+// config, input or environment can fix implement BadInput() bool; field
+// problems are *FieldError with paths relative to the git section.
 package gitops

@@ -135,3 +135,31 @@ func readFile(t testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+// message renders the default commit message for changes.
+func message(t testing.TB, changes ...Change) string {
+	t.Helper()
+	msg, err := RenderMessage("", changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// TestMain installs the in-process file:// transport, as main does. In
+// a crash child (crash_test.go) it is one run instead of the tests.
+func TestMain(m *testing.M) {
+	InstallFileTransport()
+	if os.Getenv(crashChildEnv) == "1" {
+		os.Exit(crashChild())
+	}
+	os.Exit(m.Run())
+}
+
+// execGit returns the git CLI command for args in dir, isolated like gitRun.
+func execGit(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv()
+	return cmd
+}

@@ -2,7 +2,6 @@ package gitops
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,7 +39,8 @@ const DefaultMessageTemplate = `chore(images): update {{if eq (len .Images) 1}}{
 
 // ErrEmptyMessage is returned when a template renders only whitespace; git
 // commits need a message.
-var ErrEmptyMessage = errors.New("commit message template rendered an empty message")
+// It is bad input.
+var ErrEmptyMessage error = &inputError{"the commit message is empty"}
 
 // templateFuncs are the helpers available to message templates, beyond the
 // text/template builtins.
@@ -75,15 +75,15 @@ func RenderMessage(tmpl string, changes []Change) (string, error) {
 	}
 	t, err := template.New("message").Funcs(templateFuncs()).Option("missingkey=error").Parse(tmpl)
 	if err != nil {
-		return "", fmt.Errorf("parsing commit message template: %w", err)
+		return "", &badInput{fmt.Errorf("parsing commit message template: %w", err)}
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, NewMessageData(changes)); err != nil {
-		return "", fmt.Errorf("executing commit message template: %w", err)
+		return "", &badInput{fmt.Errorf("executing commit message template: %w", err)}
 	}
 	msg := strings.TrimRight(buf.String(), " \t\r\n")
 	if strings.TrimSpace(msg) == "" {
-		return "", ErrEmptyMessage
+		return "", withSentinel(ErrEmptyMessage, "the commit message template rendered an empty message")
 	}
 	return msg + "\n", nil
 }

@@ -59,7 +59,7 @@ func TestRenderMessage(t *testing.T) {
 			name:    "empty result",
 			tmpl:    "{{range .Changes}} {{end}}\n",
 			changes: one,
-			wantErr: ErrEmptyMessage.Error(),
+			wantErr: "rendered an empty message",
 		},
 	}
 	for _, tt := range tests {
@@ -68,6 +68,9 @@ func TestRenderMessage(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("RenderMessage() error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if !IsBadInput(err) {
+					t.Errorf("RenderMessage() error %q is not bad input", err)
 				}
 				return
 			}

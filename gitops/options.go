@@ -15,7 +15,17 @@ type options struct {
 	logger *slog.Logger
 	getenv func(string) string
 	now    func() time.Time
+	// backoffBase and backoffMax shape the wait between Publish attempts.
+	backoffBase, backoffMax time.Duration
 }
+
+// Default backoff between Publish attempts: the n-th wait is drawn from
+// [d/2, d] with d = base·2^(n-1), capped at max, so racers that collided
+// spread out instead of colliding again in lockstep.
+const (
+	DefaultBackoffBase = 200 * time.Millisecond
+	DefaultBackoffMax  = 10 * time.Second
+)
 
 // defaultOptions holds every default in one place.
 func defaultOptions() options {
@@ -23,6 +33,9 @@ func defaultOptions() options {
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		getenv: os.Getenv,
 		now:    time.Now,
+
+		backoffBase: DefaultBackoffBase,
+		backoffMax:  DefaultBackoffMax,
 	}
 }
 
@@ -69,6 +82,19 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("gitops.WithClock: nil function")
 		}
 		o.now = now
+		return nil
+	}
+}
+
+// WithBackoff sets the wait before the second attempt of Publish (base)
+// and the longest wait (max); each wait doubles and is jittered to
+// [d/2, d]. Default: DefaultBackoffBase, DefaultBackoffMax.
+func WithBackoff(base, max time.Duration) Option {
+	return func(o *options) error {
+		if base <= 0 || max < base {
+			return errors.New("gitops.WithBackoff: want 0 < base <= max")
+		}
+		o.backoffBase, o.backoffMax = base, max
 		return nil
 	}
 }

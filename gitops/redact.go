@@ -97,6 +97,9 @@ func (r *redactor) scrub(err error) error {
 	return &scrubbedError{msg: msg, err: err}
 }
 
+// scrubString returns s with every known secret replaced.
+func (r *redactor) scrubString(s string) string { return r.replacer.Replace(s) }
+
 // scrubbedError carries a redacted message for an error whose own text held
 // a secret.
 type scrubbedError struct {

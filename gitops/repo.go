@@ -26,14 +26,12 @@ const remoteName = "origin"
 var (
 	// ErrNothingToCommit means the given files do not differ from HEAD.
 	ErrNothingToCommit = errors.New("nothing to commit")
-	// ErrPushRejected means the remote refused a non-fast-forward update:
-	// someone pushed in between; re-run from a fresh checkout.
-	ErrPushRejected = errors.New("push rejected: remote branch has commits not in the local branch")
+	// ErrPushRejected means the remote branch moved after it was fetched
+	// (another writer pushed first): a stale push refused by a
+	// compare-and-swap. Publish refreshes, rewrites and retries then.
+	ErrPushRejected = errors.New("push rejected because the remote branch moved since it was fetched (another writer pushed first)")
 	// ErrBranchNotFound means the checkout branch does not exist on the remote.
-	ErrBranchNotFound = errors.New("branch not found on remote")
-	// ErrWorkdirMismatch means the work directory holds something other
-	// than a clone of the configured URL; uptick never deletes it blindly.
-	ErrWorkdirMismatch = errors.New("work directory is not a clone of the configured repository")
+	ErrBranchNotFound error = &inputError{"branch not found on the remote"}
 	// ErrInvalidPath means a file given to Commit is not a clean relative
 	// path inside the work tree.
 	ErrInvalidPath = errors.New("invalid path")
@@ -52,13 +50,14 @@ func (e *PushError) Error() string {
 	return fmt.Sprintf("pushing to branch %q of %s: %v", e.Branch, e.Remote, e.Err)
 }
 
-// Unwrap returns the cause (ErrPushRejected for non-fast-forward).
+// Unwrap returns the cause (ErrPushRejected for a lost race).
 func (e *PushError) Unwrap() error { return e.Err }
 
 // Repo is a checked-out working copy for one run.
 type Repo struct {
 	spec   Spec
-	dir    string
+	root   string // the work directory
+	dir    string // the clone in it: root/repo
 	repo   *git.Repository
 	tc     transportConfig
 	red    *redactor
@@ -72,11 +71,21 @@ type Repo struct {
 	keyErr  error
 }
 
-// Checkout clones spec.URL into dir or, if dir already holds a clone of the
-// same URL (the --workdir cache), fetches and hard-resets it, removing
-// untracked files, to the remote base branch. The base branch is
-// spec.Push.Branch when it differs from spec.Branch and exists on the remote
-// (so the commit fast-forwards the environment branch), otherwise spec.Branch.
+// Checkout makes DIR/repo a clean checkout of the remote base branch and
+// returns it; dir is the work directory (--workdir, or a temporary
+// directory), laid out as described at LockWorkdir: the caller holds
+// LockWorkdir(dir) or is otherwise its only user.
+//
+// The first run clones into DIR/.repo.new and renames it into place once
+// complete. A later run reuses the clone (fetch, hard reset, untracked and
+// ignored files removed); one found damaged by a killed run is cloned
+// again, with a warning. A clone of another repository gives
+// ErrWorkdirMismatch, files uptick did not make ErrWorkdirForeign; both are
+// bad input and nothing is deleted.
+//
+// The base branch is spec.Push.Branch when it differs from spec.Branch and
+// exists on the remote (so the commit fast-forwards the environment
+// branch), otherwise spec.Branch.
 func Checkout(ctx context.Context, spec Spec, dir string, opts ...Option) (*Repo, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
@@ -87,8 +96,10 @@ func Checkout(ctx context.Context, spec Spec, dir string, opts ...Option) (*Repo
 		return nil, err
 	}
 	if kind, _ := classifyURL(spec.URL); kind == urlKindFile {
-		spec.URL, err = absFileURL(spec.URL)
-		if err != nil {
+		if !fileTransportInstalled() {
+			return nil, errFileTransportMissing
+		}
+		if spec.URL, err = absFileURL(spec.URL); err != nil {
 			return nil, err
 		}
 	}
@@ -103,13 +114,31 @@ func Checkout(ctx context.Context, spec Spec, dir string, opts ...Option) (*Repo
 		opts:   o,
 		remote: redactURL(spec.URL),
 	}
-	if r.dir, err = filepath.Abs(dir); err != nil {
+	if r.root, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("resolving work directory %q: %w", dir, err)
 	}
-	if r.repo, err = r.openOrInit(); err != nil {
+	if err := prepareWorkdir(r.root); err != nil {
 		return nil, err
 	}
-	if err := r.sync(ctx); err != nil {
+	// Leftovers of a run killed while cloning or repairing.
+	for _, name := range []string{workdirNew, workdirOld} {
+		if err := removeDir(filepath.Join(r.root, name)); err != nil {
+			return nil, err
+		}
+	}
+	r.dir = filepath.Join(r.root, workdirRepo)
+	reuse, err := r.openExisting()
+	if err != nil {
+		return nil, err
+	}
+	if reuse {
+		r.opts.logger.Debug("reusing work directory", "dir", r.root, "remote", r.remote)
+		if err := r.sync(ctx); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	if err := r.clone(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -128,57 +157,90 @@ func absFileURL(raw string) (string, error) {
 	return abs, nil
 }
 
-// openOrInit opens the cached clone in r.dir, or initialises an empty
-// repository there when the directory is missing or empty.
-func (r *Repo) openOrInit() (*git.Repository, error) {
-	repo, err := git.PlainOpen(r.dir)
-	switch {
-	case err == nil:
-		rem, err := repo.Remote(remoteName)
-		if err != nil {
-			return nil, fmt.Errorf("work directory %q: %w (no %q remote)", r.dir, ErrWorkdirMismatch, remoteName)
-		}
-		urls := rem.Config().URLs
-		if len(urls) != 1 || stripUserinfo(urls[0]) != stripUserinfo(r.tc.remoteURL) {
-			got := ""
-			if len(urls) > 0 {
-				got = redactURL(urls[0])
-			}
-			return nil, fmt.Errorf("work directory %q: %w (it clones %s, want %s)", r.dir, ErrWorkdirMismatch, got, r.remote)
-		}
-		if urls[0] != r.tc.remoteURL { // e.g. credentials written by an older version
-			if err := r.setRemote(repo); err != nil {
-				return nil, err
-			}
-		}
-		r.opts.logger.Debug("reusing work directory", "dir", r.dir, "remote", r.remote)
-		return repo, nil
-	case errors.Is(err, git.ErrRepositoryNotExists):
-		entries, rerr := os.ReadDir(r.dir)
-		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			return nil, fmt.Errorf("reading work directory %q: %w", r.dir, rerr)
-		}
-		if len(entries) > 0 {
-			return nil, fmt.Errorf("work directory %q is not empty and not a git clone: %w", r.dir, ErrWorkdirMismatch)
-		}
-		repo, err := git.PlainInit(r.dir, false)
-		if err != nil {
-			return nil, fmt.Errorf("initialising repository in %q: %w", r.dir, err)
-		}
-		if err := r.setRemote(repo); err != nil {
-			return nil, err
-		}
-		r.opts.logger.Debug("cloning", "dir", r.dir, "remote", r.remote)
-		return repo, nil
-	default:
-		return nil, fmt.Errorf("opening work directory %q: %w", r.dir, err)
+// openExisting opens DIR/repo if it holds a usable clone of the remote. It
+// returns false when there is none, or when a damaged one was removed.
+func (r *Repo) openExisting() (bool, error) {
+	if _, err := os.Lstat(r.dir); isNotExist(err) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("reading work directory: %w", pathErrText(err))
 	}
+	url, ok := readMarker(r.dir)
+	if !ok { // prepareWorkdir checked it; the directory changed since
+		return false, fmt.Errorf("work directory %s holds %s, which uptick did not make: %w; use an empty directory", r.root, workdirRepo, ErrWorkdirForeign)
+	}
+	if stripUserinfo(url) != stripUserinfo(r.tc.remoteURL) {
+		return false, fmt.Errorf("work directory %s clones %s, not %s: %w; use another directory, or remove it", r.root, redactURL(url), r.remote, ErrWorkdirMismatch)
+	}
+	repo, err := openClone(r.dir, r.tc.remoteURL)
+	var de *damagedError
+	if errors.As(err, &de) {
+		r.opts.logger.Warn("work directory damaged, probably by a run that was killed; cloning it again", "dir", r.root, "problem", de.Error())
+		old := filepath.Join(r.root, workdirOld)
+		if err := os.Rename(r.dir, old); err != nil {
+			return false, fmt.Errorf("moving the damaged clone aside: %w", pathErrText(err))
+		}
+		return false, removeDir(old)
+	}
+	if err != nil {
+		return false, err
+	}
+	r.repo = repo
+	if urls := originURLs(repo); len(urls) == 1 && urls[0] != r.tc.remoteURL {
+		// e.g. credentials written by an older version
+		if err := r.setRemote(repo); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// originURLs returns origin's URLs of a repository openClone checked.
+func originURLs(repo *git.Repository) []string {
+	rem, err := repo.Remote(remoteName)
+	if err != nil {
+		return nil
+	}
+	return rem.Config().URLs
+}
+
+// clone makes a complete clone in DIR/.repo.new and renames it to
+// DIR/repo: a run killed meanwhile leaves no half clone in place.
+func (r *Repo) clone(ctx context.Context) error {
+	final := r.dir
+	r.dir = filepath.Join(r.root, workdirNew)
+	r.opts.logger.Debug("cloning", "dir", r.root, "remote", r.remote)
+	repo, err := git.PlainInit(r.dir, false)
+	if err != nil {
+		return fmt.Errorf("initialising a clone in %s: %w", r.dir, pathErrText(err))
+	}
+	if err := r.setRemote(repo); err != nil {
+		return err
+	}
+	if err := writeMarker(r.dir, stripUserinfo(r.tc.remoteURL)); err != nil {
+		return err
+	}
+	r.repo = repo
+	if err := r.sync(ctx); err != nil {
+		return err
+	}
+	if err := os.Rename(r.dir, final); err != nil {
+		return fmt.Errorf("moving the new clone into place: %w", pathErrText(err))
+	}
+	if err := syncDir(r.root); err != nil {
+		return err
+	}
+	r.dir = final
+	if r.repo, err = git.PlainOpen(r.dir); err != nil {
+		return fmt.Errorf("opening the new clone %s: %w", r.dir, pathErrText(err))
+	}
+	return nil
 }
 
 func (r *Repo) setRemote(repo *git.Repository) error {
 	cfg, err := repo.Config()
 	if err != nil {
-		return fmt.Errorf("reading config of %q: %w", r.dir, err)
+		return fmt.Errorf("reading config of %s: %w", r.dir, pathErrText(err))
 	}
 	cfg.Remotes[remoteName] = &config.RemoteConfig{
 		Name:  remoteName,
@@ -186,26 +248,36 @@ func (r *Repo) setRemote(repo *git.Repository) error {
 		Fetch: []config.RefSpec{config.RefSpec("+refs/heads/*:refs/remotes/" + remoteName + "/*")},
 	}
 	if err := repo.SetConfig(cfg); err != nil {
-		return fmt.Errorf("writing config of %q: %w", r.dir, err)
+		return fmt.Errorf("writing config of %s: %w", r.dir, pathErrText(err))
 	}
 	return nil
 }
 
-// sync fetches the base branch and makes the work tree exactly its tip.
-func (r *Repo) sync(ctx context.Context) error {
+// Refresh fetches the base branch again and makes the work tree exactly
+// its tip, as Checkout does for a reused clone: what Publish does before
+// each retry.
+func (r *Repo) Refresh(ctx context.Context) error {
+	// When the push branch exists it is the base and only its tip can
+	// have moved: skip listing the branches (one round trip less in the
+	// window another writer can win). Otherwise it may have been created.
+	if r.base != "" && r.base == r.spec.Push.Branch {
+		return r.fetchAndReset(ctx)
+	}
+	return r.sync(ctx)
+}
+
+// listBranches returns the tips of the remote's branches.
+func (r *Repo) listBranches(ctx context.Context) (map[string]plumbing.Hash, error) {
 	rem, err := r.repo.Remote(remoteName)
 	if err != nil {
-		return fmt.Errorf("work directory %q: %w", r.dir, err)
+		return nil, fmt.Errorf("work directory %s: %w", r.root, err)
 	}
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: r.tc.auth, CABundle: r.tc.caBundle})
 	if err != nil {
 		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-			return fmt.Errorf("listing branches of %s: %w: %q", r.remote, ErrBranchNotFound, r.spec.Branch)
+			return map[string]plumbing.Hash{}, nil
 		}
-		if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
-			return r.red.scrub(fmt.Errorf("listing branches of %s: %w (check git.auth or the credentials in git.url)", r.remote, err))
-		}
-		return r.red.scrub(fmt.Errorf("listing branches of %s: %w", r.remote, err))
+		return nil, r.transportError("listing branches of "+r.remote, err)
 	}
 	tips := map[string]plumbing.Hash{}
 	for _, ref := range refs {
@@ -213,8 +285,66 @@ func (r *Repo) sync(ctx context.Context) error {
 			tips[ref.Name().Short()] = ref.Hash()
 		}
 	}
+	return tips, nil
+}
+
+// isBadTransportInput reports whether a transport error can only be fixed
+// by changing the URL or the credentials.
+func isBadTransportInput(err error) bool {
+	return errors.Is(err, transport.ErrAuthenticationRequired) ||
+		errors.Is(err, transport.ErrAuthorizationFailed) ||
+		errors.Is(err, transport.ErrRepositoryNotFound)
+}
+
+// transportError describes a failed network call: credentials redacted,
+// and bad input when only a change of config or credentials can fix it.
+func (r *Repo) transportError(doing string, err error) error {
+	// go-git's texts can end in ": " when the server gave no reason.
+	text := strings.TrimRight(pathErrText(err).Error(), ": \t\r\n")
+	hint := ""
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired):
+		hint = "set auth, or check the credentials given"
+	case errors.Is(err, transport.ErrAuthorizationFailed):
+		hint = "check that the credentials in auth may do this"
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		hint = "check url"
+	}
+	if hint == "" {
+		return &sentinelError{msg: r.red.scrubString(doing + ": " + text), sentinel: err}
+	}
+	return &badInput{&sentinelError{msg: r.red.scrubString(doing + ": " + text + "; " + hint), sentinel: err}}
+}
+
+// RemoteBranch returns the tip of branch on the remote, or ok false when
+// the remote has no such branch. It is what a publisher that pushes to a
+// branch of its own (a pull request's) needs for a compare-and-swap.
+func (r *Repo) RemoteBranch(ctx context.Context, branch string) (sha string, ok bool, err error) {
+	tips, err := r.listBranches(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	h, ok := tips[branch]
+	if !ok {
+		return "", false, nil
+	}
+	return h.String(), true, nil
+}
+
+// sync fetches the base branch and makes the work tree exactly its tip.
+func (r *Repo) sync(ctx context.Context) error {
+	if r.spec.Push.Branch == r.spec.Branch {
+		// The base is the branch itself: no need to list the branches
+		// first (a round trip, and an SSH connection, saved).
+		r.base = r.spec.Branch
+		return r.fetchAndReset(ctx)
+	}
+	tips, err := r.listBranches(ctx)
+	if err != nil {
+		return err
+	}
 	if _, ok := tips[r.spec.Branch]; !ok {
-		return fmt.Errorf("checking out %s: %w: %q", r.remote, ErrBranchNotFound, r.spec.Branch)
+		return withSentinel(ErrBranchNotFound, "branch %q does not exist on %s", r.spec.Branch, r.remote)
 	}
 	r.base = r.spec.Branch
 	if pb := r.spec.Push.Branch; pb != r.spec.Branch {
@@ -222,7 +352,16 @@ func (r *Repo) sync(ctx context.Context) error {
 			r.base = pb
 		}
 	}
+	return r.fetchAndReset(ctx)
+}
 
+// fetchAndReset fetches the base branch and makes the work tree exactly
+// its tip.
+func (r *Repo) fetchAndReset(ctx context.Context) error {
+	rem, err := r.repo.Remote(remoteName)
+	if err != nil {
+		return fmt.Errorf("work directory %s: %w", r.root, err)
+	}
 	tracking := plumbing.NewRemoteReferenceName(remoteName, r.base)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(r.base), tracking))
 	err = rem.FetchContext(ctx, &git.FetchOptions{
@@ -232,28 +371,31 @@ func (r *Repo) sync(ctx context.Context) error {
 		Tags:     git.NoTags,
 		Force:    true,
 	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return r.red.scrub(fmt.Errorf("fetching branch %q from %s: %w", r.base, r.remote, err))
+	switch {
+	case errors.Is(err, git.NoMatchingRefSpecError{}) || errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return withSentinel(ErrBranchNotFound, "branch %q does not exist on %s", r.base, r.remote)
+	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
+		return r.transportError(fmt.Sprintf("fetching branch %q from %s", r.base, r.remote), err)
 	}
 	ref, err := r.repo.Reference(tracking, true)
 	if err != nil {
-		return fmt.Errorf("resolving fetched branch %q from %s: %w", r.base, r.remote, err)
+		return fmt.Errorf("resolving fetched branch %q from %s: %w", r.base, r.remote, pathErrText(err))
 	}
 	r.head = ref.Hash()
 
 	local := plumbing.NewBranchReferenceName(r.base)
 	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(local, r.head)); err != nil {
-		return fmt.Errorf("setting branch %q in %q: %w", r.base, r.dir, err)
+		return fmt.Errorf("setting branch %q in %s: %w", r.base, r.dir, pathErrText(err))
 	}
 	if err := r.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, local)); err != nil {
-		return fmt.Errorf("setting HEAD in %q: %w", r.dir, err)
+		return fmt.Errorf("setting HEAD in %s: %w", r.dir, pathErrText(err))
 	}
 	wt, err := r.repo.Worktree()
 	if err != nil {
-		return fmt.Errorf("opening work tree %q: %w", r.dir, err)
+		return fmt.Errorf("opening work tree %s: %w", r.dir, pathErrText(err))
 	}
 	if err := wt.Reset(&git.ResetOptions{Commit: r.head, Mode: git.HardReset}); err != nil {
-		return fmt.Errorf("resetting %q to %s: %w", r.dir, r.head, err)
+		return fmt.Errorf("resetting %s to %s: %w", r.dir, r.head, pathErrText(err))
 	}
 	if err := r.removeUntracked(); err != nil {
 		return err
@@ -269,7 +411,7 @@ func (r *Repo) sync(ctx context.Context) error {
 func (r *Repo) removeUntracked() error {
 	idx, err := r.repo.Storer.Index()
 	if err != nil {
-		return fmt.Errorf("reading index of %q: %w", r.dir, err)
+		return fmt.Errorf("reading index of %s: %w", r.dir, pathErrText(err))
 	}
 	tracked := make(map[string]bool, len(idx.Entries))
 	for _, e := range idx.Entries {
@@ -303,19 +445,20 @@ func (r *Repo) removeUntracked() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("removing untracked files in %q: %w", r.dir, err)
+		return fmt.Errorf("removing untracked files in %s: %w", r.dir, pathErrText(err))
 	}
 	for i := len(dirs) - 1; i >= 0; i-- { // deepest first
 		if entries, err := os.ReadDir(dirs[i]); err == nil && len(entries) == 0 {
 			if err := os.Remove(dirs[i]); err != nil {
-				return fmt.Errorf("removing empty directory %q: %w", dirs[i], err)
+				return fmt.Errorf("removing empty directory: %w", pathErrText(err))
 			}
 		}
 	}
 	return nil
 }
 
-// Dir returns the work tree root.
+// Dir returns the work tree root: DIR/repo of the work directory given to
+// Checkout.
 func (r *Repo) Dir() string { return r.dir }
 
 // Head returns the hex SHA of the checked-out base commit.
@@ -325,14 +468,24 @@ func (r *Repo) Head() string { return r.head.String() }
 // push branch when it already existed on the remote, else spec.Branch.
 func (r *Repo) BaseBranch() string { return r.base }
 
+// PushBranch returns the branch a direct push updates (spec.Push.Branch).
+func (r *Repo) PushBranch() string { return r.spec.Push.Branch }
+
+// Remote returns the remote URL with any password redacted, for messages.
+func (r *Repo) Remote() string { return r.remote }
+
 // Commit stages exactly the given files (slash paths relative to Dir; a
-// missing file stages its deletion) and commits them with the rendered
-// message and the configured author and committer, OpenPGP-signed when a
-// signing key is configured. It returns ErrNothingToCommit if the files do
-// not differ from HEAD.
-func (r *Repo) Commit(ctx context.Context, files []string, changes []Change) (string, error) {
+// missing file stages its deletion) and commits them on the local base
+// branch with message (rendered once by the caller, e.g. with
+// RenderMessage) and the configured author and committer, OpenPGP-signed
+// when a signing key is configured. It returns ErrNothingToCommit if the
+// files do not differ from HEAD.
+func (r *Repo) Commit(ctx context.Context, files []string, message string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
+	}
+	if strings.TrimSpace(message) == "" {
+		return "", ErrEmptyMessage
 	}
 	for _, f := range files {
 		if err := checkRelPath(f); err != nil {
@@ -341,7 +494,7 @@ func (r *Repo) Commit(ctx context.Context, files []string, changes []Change) (st
 	}
 	headRef, err := r.repo.Head()
 	if err != nil {
-		return "", fmt.Errorf("resolving HEAD in %q: %w", r.dir, err)
+		return "", fmt.Errorf("resolving HEAD in %s: %w", r.dir, pathErrText(err))
 	}
 	parent, err := r.repo.CommitObject(headRef.Hash())
 	if err != nil {
@@ -358,27 +511,23 @@ func (r *Repo) Commit(ctx context.Context, files []string, changes []Change) (st
 	if len(changed) == 0 {
 		return "", ErrNothingToCommit
 	}
-	msg, err := RenderMessage(r.spec.Commit.MessageTemplate, changes)
-	if err != nil {
-		return "", err
-	}
 	key, err := r.signingKey()
 	if err != nil {
 		return "", err
 	}
 	wt, err := r.repo.Worktree()
 	if err != nil {
-		return "", fmt.Errorf("opening work tree %q: %w", r.dir, err)
+		return "", fmt.Errorf("opening work tree %s: %w", r.dir, pathErrText(err))
 	}
 	for _, f := range changed {
 		if _, err := os.Lstat(filepath.Join(r.dir, filepath.FromSlash(f))); errors.Is(err, fs.ErrNotExist) {
 			if _, err := wt.Remove(f); err != nil {
-				return "", fmt.Errorf("staging deletion of %s: %w", f, err)
+				return "", fmt.Errorf("staging deletion of %s: %w", f, pathErrText(err))
 			}
 			continue
 		}
 		if _, err := wt.Add(f); err != nil {
-			return "", fmt.Errorf("staging %s: %w", f, err)
+			return "", fmt.Errorf("staging %s: %w", f, pathErrText(err))
 		}
 	}
 	sig := object.Signature{
@@ -386,9 +535,9 @@ func (r *Repo) Commit(ctx context.Context, files []string, changes []Change) (st
 		Email: r.spec.Commit.Author.Email,
 		When:  r.opts.now(),
 	}
-	hash, err := wt.Commit(msg, &git.CommitOptions{Author: &sig, Committer: &sig, SignKey: key})
+	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, SignKey: key})
 	if err != nil {
-		return "", fmt.Errorf("committing %d file(s) in %q: %w", len(changed), r.dir, err)
+		return "", fmt.Errorf("committing %d file(s) in %s: %w", len(changed), r.dir, pathErrText(err))
 	}
 	r.opts.logger.Info("committed", "commit", hash.String(), "files", len(changed), "signed", key != nil)
 	return hash.String(), nil
@@ -416,7 +565,7 @@ func (r *Repo) changedFiles(tree *object.Tree, files []string) ([]string, error)
 		data, err := os.ReadFile(filepath.Join(r.dir, filepath.FromSlash(f)))
 		missing := errors.Is(err, fs.ErrNotExist)
 		if err != nil && !missing {
-			return nil, fmt.Errorf("reading %s: %w", f, err)
+			return nil, fmt.Errorf("reading %s: %w", f, pathErrText(err))
 		}
 		entry, terr := tree.FindEntry(f)
 		if terr != nil && !errors.Is(terr, object.ErrEntryNotFound) && !errors.Is(terr, object.ErrDirectoryNotFound) {
@@ -425,7 +574,7 @@ func (r *Repo) changedFiles(tree *object.Tree, files []string) ([]string, error)
 		inTree := terr == nil
 		switch {
 		case missing && !inTree:
-			return nil, fmt.Errorf("staging %s: %w", f, fs.ErrNotExist)
+			return nil, fmt.Errorf("staging %s: the file does not exist", f)
 		case missing != !inTree: // added or deleted
 			changed = append(changed, f)
 		default:
@@ -445,52 +594,158 @@ func (r *Repo) signingKey() (*openpgp.Entity, error) {
 		return nil, nil
 	}
 	r.keyOnce.Do(func() {
-		var pass []byte
-		if sk.PassphraseEnv != "" {
-			pass = []byte(r.opts.getenv(sk.PassphraseEnv))
-		}
-		r.key, r.keyErr = LoadSigningKey(sk.File, pass)
+		r.key, r.keyErr = loadSpecSigningKey(sk, r.opts.getenv)
 	})
 	return r.key, r.keyErr
 }
 
-// Push pushes the local base branch to refs/heads/<push branch> on origin,
-// creating that branch if missing. A non-fast-forward rejection returns a
-// *PushError wrapping ErrPushRejected.
+// Push pushes the commit at the tip of the local base branch to the push
+// branch on origin (Spec.Push.Branch), as a compare-and-swap: when that
+// branch existed at checkout it must still be at Head; otherwise it must
+// still not exist (or, created meanwhile, be fast-forwarded by the push). A lost race returns a *PushError wrapping
+// ErrPushRejected. An up-to-date remote is not an error.
 func (r *Repo) Push(ctx context.Context) error {
-	target := r.spec.Push.Branch
-	spec := config.RefSpec(fmt.Sprintf("%s:%s", plumbing.NewBranchReferenceName(r.base), plumbing.NewBranchReferenceName(target)))
-	err := r.repo.PushContext(ctx, &git.PushOptions{
-		RemoteName: remoteName,
-		RefSpecs:   []config.RefSpec{spec},
-		Auth:       r.tc.auth,
-		CABundle:   r.tc.caBundle,
-	})
-	switch {
-	case err == nil:
-		r.opts.logger.Info("pushed", "remote", r.remote, "branch", target)
-		return nil
-	case errors.Is(err, git.NoErrAlreadyUpToDate):
-		r.opts.logger.Info("remote already up to date", "remote", r.remote, "branch", target)
-		return nil
-	case isNonFastForward(err):
-		return &PushError{Remote: r.remote, Branch: target, Err: fmt.Errorf("%w (%v)", ErrPushRejected, r.red.scrub(err))}
-	default:
-		return &PushError{Remote: r.remote, Branch: target, Err: r.red.scrub(err)}
+	expect := ""
+	if r.base == r.spec.Push.Branch {
+		expect = r.head.String()
 	}
+	return r.PushTo(ctx, r.spec.Push.Branch, expect)
 }
 
-// isNonFastForward recognises go-git's local fast-forward check and the
-// remote's report-status rejections.
-func isNonFastForward(err error) bool {
+// PushTo pushes the commit at the tip of the local base branch to
+// refs/heads/<branch> on origin as a compare-and-swap. With expect (a hex
+// SHA) the remote branch must be exactly there, and the new commit need
+// not descend from it: a force-push with a lease, for branches uptick owns
+// (a pull request's). With expect "" the branch must not exist or the push
+// must fast-forward it. Push uses Head, which the commit descends from.
+// A lost race returns a *PushError wrapping ErrPushRejected; the server's
+// own reason (a hook's output) is kept in the error.
+func (r *Repo) PushTo(ctx context.Context, branch, expect string) error {
+	dst := plumbing.NewBranchReferenceName(branch)
+	var log remoteLog
+	po := &git.PushOptions{
+		RemoteName: remoteName,
+		RefSpecs:   []config.RefSpec{config.RefSpec(fmt.Sprintf("%s:%s", plumbing.NewBranchReferenceName(r.base), dst))},
+		Auth:       r.tc.auth,
+		CABundle:   r.tc.caBundle,
+		Progress:   &log,
+	}
+	if expect != "" {
+		if !isHexHash(expect) {
+			return fmt.Errorf("pushing to branch %q: expected commit %q is not a full hex SHA", branch, expect)
+		}
+		po.ForceWithLease = &git.ForceWithLease{RefName: dst, Hash: plumbing.NewHash(expect)}
+	}
+	err := r.repo.PushContext(ctx, po)
+	switch {
+	case err == nil:
+		r.opts.logger.Info("pushed", "remote", r.remote, "branch", branch)
+		return nil
+	case errors.Is(err, git.NoErrAlreadyUpToDate):
+		r.opts.logger.Info("remote already up to date", "remote", r.remote, "branch", branch)
+		return nil
+	}
+	reason := error(&remoteReasonError{err: err, remote: r.red.scrubString(log.text())})
+	reason = r.red.scrub(reason)
+	if isRace(err) {
+		reason = &raceError{reason}
+	} else if isBadTransportInput(err) {
+		reason = &badInput{reason}
+	}
+	return &PushError{Remote: r.remote, Branch: branch, Err: reason}
+}
+
+// raceLosses are the texts of the ways a stale push is refused: go-git's
+// own checks ("non-fast-forward update"), git's client wording ("fetch
+// first", "stale info"), git receive-pack's status ("failed to update ref",
+// "failed to lock") and its ref store's message, which uptick's file://
+// server also uses ("cannot lock ref …: is at X but expected Y",
+// "reference already exists").
+var raceLosses = []string{
+	"non-fast-forward",
+	"fetch first",
+	"stale info",
+	"failed to update ref",
+	"failed to lock",
+	"cannot lock ref",
+	"reference already exists",
+}
+
+// isRace reports whether err is a push refused because the remote branch
+// moved since it was fetched.
+func isRace(err error) bool {
 	if errors.Is(err, git.ErrNonFastForwardUpdate) || errors.Is(err, git.ErrForceNeeded) {
 		return true
 	}
 	msg := err.Error()
-	for _, s := range []string{"non-fast-forward", "fetch first", "stale info"} {
+	for _, s := range raceLosses {
 		if strings.Contains(msg, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// raceError is a push that lost a race: errors.Is finds ErrPushRejected.
+type raceError struct{ err error }
+
+func (e *raceError) Error() string        { return ErrPushRejected.Error() + ": " + e.err.Error() }
+func (e *raceError) Unwrap() error        { return e.err }
+func (e *raceError) Is(target error) bool { return target == ErrPushRejected }
+
+// remoteReasonError is a push error with what the server said on its
+// side band (hook output, git's own error lines) appended.
+type remoteReasonError struct {
+	err    error
+	remote string
+}
+
+func (e *remoteReasonError) Error() string {
+	if e.remote == "" {
+		return e.err.Error()
+	}
+	return e.err.Error() + " (remote: " + e.remote + ")"
+}
+func (e *remoteReasonError) Unwrap() error { return e.err }
+
+// remoteLogMax bounds what is kept of the server's side band.
+const remoteLogMax = 4 << 10
+
+// remoteLog keeps the last remoteLogMax bytes a server sent on its side
+// band during a push: git prints them as "remote: …" lines.
+type remoteLog struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *remoteLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if over := len(l.buf) - remoteLogMax; over > 0 {
+		l.buf = append(l.buf[:0], l.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// text returns the server's message lines joined with "; ", without
+// progress meters.
+func (l *remoteLog) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lines []string
+	for _, line := range strings.FieldsFunc(string(l.buf), func(r rune) bool { return r == '\n' || r == '\r' }) {
+		line = strings.TrimSpace(line)
+		if line == "" || isProgressLine(line) {
+			continue
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "; ")
+}
+
+// isProgressLine recognises git's progress meters ("Resolving deltas: 50% (1/2)").
+func isProgressLine(line string) bool {
+	_, rest, ok := strings.Cut(line, ": ")
+	return ok && strings.Contains(rest, "%") && (strings.Contains(rest, "(") || strings.HasSuffix(rest, "done."))
 }

@@ -66,16 +66,16 @@ func TestCheckout(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Checkout() error = %v", err)
 			}
-			got := struct{ Head, Base, Dir, README string }{r.Head(), r.BaseBranch(), r.Dir(), readFile(t, filepath.Join(dir, "README.md"))}
-			wantS := struct{ Head, Base, Dir, README string }{want, "main", dir, "fleet\n"}
+			got := struct{ Head, Base, Dir, README string }{r.Head(), r.BaseBranch(), r.Dir(), readFile(t, filepath.Join(r.Dir(), "README.md"))}
+			wantS := struct{ Head, Base, Dir, README string }{want, "main", filepath.Join(dir, "repo"), "fleet\n"}
 			if diff := cmp.Diff(wantS, got); diff != "" {
 				t.Errorf("Checkout() mismatch (-want +got):\n%s", diff)
 			}
 			// The git CLI agrees about the work tree: clean, on main.
-			if st := gitRun(t, dir, nil, "status", "--porcelain"); st != "" {
+			if st := gitRun(t, r.Dir(), nil, "status", "--porcelain"); st != "" {
 				t.Errorf("work tree not clean:\n%s", st)
 			}
-			if b := strings.TrimSpace(gitRun(t, dir, nil, "symbolic-ref", "--short", "HEAD")); b != "main" {
+			if b := strings.TrimSpace(gitRun(t, r.Dir(), nil, "symbolic-ref", "--short", "HEAD")); b != "main" {
 				t.Errorf("HEAD is on %q, want main", b)
 			}
 		})
@@ -92,15 +92,16 @@ func TestCheckoutReusesWorkdir(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := r.Head()
+	work := r.Dir()
 
 	// Garbage a previous run may have left, and a new remote commit.
-	writeFiles(t, dir, map[string]string{
+	writeFiles(t, work, map[string]string{
 		"clusters/prod/podinfo.yaml": "half-written\n",
 		"stray.txt":                  "x\n",
 		"newdir/deep/file.yaml":      "y\n",
 		"clusters/prod/ignored.tmp":  "ignored garbage\n",
 	})
-	if err := os.Remove(filepath.Join(dir, "README.md")); err != nil {
+	if err := os.Remove(filepath.Join(work, "README.md")); err != nil {
 		t.Fatal(err)
 	}
 	newHead := pushFromElsewhere(t, f.bare, "main", map[string]string{"clusters/prod/extra.yaml": "kind: ConfigMap\n"}, "add extra")
@@ -112,20 +113,20 @@ func TestCheckoutReusesWorkdir(t *testing.T) {
 	if r2.Head() != newHead || r2.Head() == first {
 		t.Errorf("second Checkout() Head = %s, want new remote head %s (first was %s)", r2.Head(), newHead, first)
 	}
-	if got, want := readFile(t, filepath.Join(dir, "clusters/prod/podinfo.yaml")), fixtureFiles()["clusters/prod/podinfo.yaml"]; got != want {
+	if got, want := readFile(t, filepath.Join(work, "clusters/prod/podinfo.yaml")), fixtureFiles()["clusters/prod/podinfo.yaml"]; got != want {
 		t.Errorf("modified tracked file not restored:\n%s", got)
 	}
 	for _, p := range []string{"stray.txt", "newdir", "clusters/prod/ignored.tmp"} {
-		if _, err := os.Stat(filepath.Join(dir, p)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(work, p)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("untracked %s survived the second checkout (stat err %v)", p, err)
 		}
 	}
 	for _, p := range []string{"README.md", "clusters/prod/extra.yaml"} {
-		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+		if _, err := os.Stat(filepath.Join(work, p)); err != nil {
 			t.Errorf("%s missing after second checkout: %v", p, err)
 		}
 	}
-	if st := gitRun(t, dir, nil, "status", "--porcelain", "--ignored"); st != "" {
+	if st := gitRun(t, work, nil, "status", "--porcelain", "--ignored"); st != "" {
 		t.Errorf("work tree not clean after reuse:\n%s", st)
 	}
 }
@@ -143,10 +144,14 @@ func TestCheckoutWorkdirMismatch(t *testing.T) {
 		t.Errorf("Checkout() of another URL into the cache = %v, want ErrWorkdirMismatch", err)
 	}
 
+	if !IsBadInput(err) {
+		t.Errorf("Checkout() error %q is not bad input", err)
+	}
+
 	nonEmpty := t.TempDir()
 	writeFiles(t, nonEmpty, map[string]string{"precious.txt": "keep me\n"})
-	if _, err := Checkout(ctx, Spec{URL: f.bare}, nonEmpty); !errors.Is(err, ErrWorkdirMismatch) {
-		t.Errorf("Checkout() into a non-empty non-clone = %v, want ErrWorkdirMismatch", err)
+	if _, err := Checkout(ctx, Spec{URL: f.bare}, nonEmpty); !errors.Is(err, ErrWorkdirForeign) || !IsBadInput(err) {
+		t.Errorf("Checkout() into a non-empty non-clone = %v, want ErrWorkdirForeign", err)
 	}
 	if got := readFile(t, filepath.Join(nonEmpty, "precious.txt")); got != "keep me\n" {
 		t.Errorf("non-clone directory was modified")
@@ -179,7 +184,7 @@ func TestCommitAndPushSameBranch(t *testing.T) {
 	// An unrelated dirty file must not be committed: only the given files are.
 	writeFiles(t, r.Dir(), map[string]string{"README.md": "edited by someone\n"})
 
-	sha, err := r.Commit(ctx, []string{ch.File}, []Change{ch})
+	sha, err := r.Commit(ctx, []string{ch.File}, message(t, ch))
 	if err != nil {
 		t.Fatalf("Commit() error = %v", err)
 	}
@@ -227,7 +232,7 @@ func TestCommitNothingToCommit(t *testing.T) {
 	writeFiles(t, r.Dir(), map[string]string{"README.md": "fleet\n"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := r.Commit(ctx, tt.files, nil)
+			_, err := r.Commit(ctx, tt.files, "x\n")
 			if !errors.Is(err, ErrNothingToCommit) {
 				t.Errorf("Commit() error = %v, want ErrNothingToCommit", err)
 			}
@@ -246,7 +251,7 @@ func TestCommitRejectsBadPaths(t *testing.T) {
 	}
 	for _, p := range []string{"", "/etc/passwd", "../x", "a/../../x", "./README.md", ".git/config", `a\b`} {
 		t.Run(p, func(t *testing.T) {
-			if _, err := r.Commit(context.Background(), []string{p}, nil); !errors.Is(err, ErrInvalidPath) {
+			if _, err := r.Commit(context.Background(), []string{p}, "x\n"); !errors.Is(err, ErrInvalidPath) {
 				t.Errorf("Commit(%q) error = %v, want ErrInvalidPath", p, err)
 			}
 		})
@@ -264,7 +269,7 @@ func TestCommitDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFiles(t, r.Dir(), map[string]string{"clusters/prod/new.yaml": "kind: ConfigMap\n"})
-	if _, err := r.Commit(ctx, []string{"clusters/prod/redis.yaml", "clusters/prod/new.yaml"}, []Change{{Image: "redis", File: "clusters/prod/redis.yaml"}}); err != nil {
+	if _, err := r.Commit(ctx, []string{"clusters/prod/redis.yaml", "clusters/prod/new.yaml"}, message(t, Change{Image: "redis", File: "clusters/prod/redis.yaml"})); err != nil {
 		t.Fatalf("Commit() error = %v", err)
 	}
 	if err := r.Push(ctx); err != nil {
@@ -291,7 +296,7 @@ func TestPushToEnvBranch(t *testing.T) {
 		t.Fatalf("first run based on %s@%s, want main@%s", r.BaseBranch(), r.Head(), mainTip)
 	}
 	ch := bump(t, r, "6.5.0", "6.5.1")
-	first, err := r.Commit(ctx, []string{ch.File}, []Change{ch})
+	first, err := r.Commit(ctx, []string{ch.File}, message(t, ch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,11 +320,11 @@ func TestPushToEnvBranch(t *testing.T) {
 	if r2.BaseBranch() != "env/prod" || r2.Head() != first {
 		t.Fatalf("second run based on %s@%s, want env/prod@%s", r2.BaseBranch(), r2.Head(), first)
 	}
-	if got := readFile(t, filepath.Join(dir, "README.md")); got != "fleet\n" {
+	if got := readFile(t, filepath.Join(r2.Dir(), "README.md")); got != "fleet\n" {
 		t.Errorf("work tree is not env/prod's: README = %q", got)
 	}
 	ch = bump(t, r2, "6.5.1", "6.5.2")
-	second, err := r2.Commit(ctx, []string{ch.File}, []Change{ch})
+	second, err := r2.Commit(ctx, []string{ch.File}, message(t, ch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +349,7 @@ func TestPushRejectedWhenRemoteMoved(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := bump(t, r, "6.5.0", "6.5.1")
-			if _, err := r.Commit(ctx, []string{ch.File}, []Change{ch}); err != nil {
+			if _, err := r.Commit(ctx, []string{ch.File}, message(t, ch)); err != nil {
 				t.Fatal(err)
 			}
 			theirs := pushFromElsewhere(t, f.bare, "main", map[string]string{"clusters/prod/other-" + tt.name + ".yaml": "x: 1\n"}, "someone else")
@@ -364,7 +369,7 @@ func TestPushRejectedWhenRemoteMoved(t *testing.T) {
 				t.Errorf("remote main = %s, want the other pusher's %s kept", got, theirs)
 			}
 			// A fresh run then succeeds on top of the other commit.
-			r2, err := Checkout(ctx, Spec{URL: tt.url}, r.Dir())
+			r2, err := Checkout(ctx, Spec{URL: tt.url}, filepath.Dir(r.Dir()))
 			if err != nil {
 				t.Fatal(err)
 			}

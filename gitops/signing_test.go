@@ -101,7 +101,7 @@ func TestSignedCommitVerifiesWithGit(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := bump(t, r, "6.5.0", "6.5.1")
-			sha, err := r.Commit(ctx, []string{ch.File}, []Change{ch})
+			sha, err := r.Commit(ctx, []string{ch.File}, message(t, ch))
 			if err != nil {
 				t.Fatalf("Commit() error = %v", err)
 			}
@@ -138,7 +138,7 @@ func TestUnsignedCommitFailsVerification(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch := bump(t, r, "6.5.0", "6.5.1")
-	sha, err := r.Commit(ctx, []string{ch.File}, []Change{ch})
+	sha, err := r.Commit(ctx, []string{ch.File}, message(t, ch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestCommitWithBadPassphraseFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch := bump(t, r, "6.5.0", "6.5.1")
-	_, err = r.Commit(ctx, []string{ch.File}, []Change{ch})
+	_, err = r.Commit(ctx, []string{ch.File}, message(t, ch))
 	if !errors.Is(err, ErrBadPassphrase) {
 		t.Fatalf("Commit() error = %v, want ErrBadPassphrase", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -21,6 +22,13 @@ const (
 	// DefaultHTTPUsername is sent with an HTTP password/token when no
 	// username variable is configured; forges ignore it for tokens.
 	DefaultHTTPUsername = "git"
+	// DefaultPushAttempts is how many times Publish tries before giving up
+	// when every push loses a race with another writer.
+	DefaultPushAttempts = 5
+	// DefaultPushTimeout bounds all attempts of Publish, backoff included.
+	DefaultPushTimeout = 2 * time.Minute
+	// maxPushAttempts bounds push.attempts: more only hammers the server.
+	maxPushAttempts = 100
 )
 
 // Spec is the `git:` section of the config: where the fleet repository
@@ -84,6 +92,12 @@ type PushSpec struct {
 	// different branch (e.g. env/prod) is created from the checkout branch
 	// when missing.
 	Branch string `yaml:"branch"`
+	// Attempts is how many times a push that lost a race with another
+	// writer is rebuilt on the new tip and tried again; default 5.
+	Attempts int `yaml:"attempts"`
+	// Timeout bounds publishing (every attempt and the backoff between
+	// them); default 2m.
+	Timeout time.Duration `yaml:"timeout"`
 	// PullRequest is not implemented in this version; Validate rejects it.
 	PullRequest *PullRequestSpec `yaml:"pullRequest"`
 }
@@ -107,6 +121,12 @@ func (s *Spec) SetDefaults() {
 	if s.Push.Branch == "" {
 		s.Push.Branch = s.Branch
 	}
+	if s.Push.Attempts == 0 {
+		s.Push.Attempts = DefaultPushAttempts
+	}
+	if s.Push.Timeout == 0 {
+		s.Push.Timeout = DefaultPushTimeout
+	}
 	if s.Commit.Author.Name == "" {
 		s.Commit.Author.Name = DefaultAuthorName
 	}
@@ -118,14 +138,16 @@ func (s *Spec) SetDefaults() {
 	}
 }
 
-// Validate checks the spec (with defaults applied to a copy) and returns all
-// problems joined, each naming its field path, e.g. "git.url: required".
+// Validate checks the spec's shape (with defaults applied to a copy),
+// reading no file and no variable, and returns all problems joined, each a
+// *FieldError whose path is relative to the git section, e.g.
+// "url: required". Preflight checks what it names too.
 func (s *Spec) Validate() error {
 	c := *s
 	c.SetDefaults()
 	var errs []error
 	add := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("git.%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, fieldErr(field, format, args...))
 	}
 
 	kind := urlKindNone
@@ -143,6 +165,12 @@ func (s *Spec) Validate() error {
 	}
 	if err := plumbing.NewBranchReferenceName(c.Push.Branch).Validate(); err != nil || strings.TrimSpace(c.Push.Branch) != c.Push.Branch {
 		add("push.branch", "invalid branch name %q", c.Push.Branch)
+	}
+	if c.Push.Attempts < 1 || c.Push.Attempts > maxPushAttempts {
+		add("push.attempts", "must be between 1 and %d, not %d", maxPushAttempts, c.Push.Attempts)
+	}
+	if c.Push.Timeout < 0 {
+		add("push.timeout", "must not be negative")
 	}
 	if c.Push.PullRequest != nil {
 		add("push.pullRequest", "not supported yet; use push.branch")

@@ -1,9 +1,11 @@
 package gitops
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -15,7 +17,7 @@ func TestSetDefaults(t *testing.T) {
 		URL:    "https://example.org/fleet.git",
 		Branch: "main",
 		Commit: CommitSpec{Author: Signature{Name: "uptick", Email: "uptick@localhost"}, MessageTemplate: DefaultMessageTemplate},
-		Push:   PushSpec{Branch: "main"},
+		Push:   PushSpec{Branch: "main", Attempts: 5, Timeout: 2 * time.Minute},
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("SetDefaults() mismatch (-want +got):\n%s", diff)
@@ -43,18 +45,20 @@ func TestValidate(t *testing.T) {
 			Commit: CommitSpec{Author: Signature{Name: "bot", Email: "bot@example.org"}, SigningKey: &SigningKey{File: "/k.asc", PassphraseEnv: "GPG_PASS"}, MessageTemplate: "x {{len .Changes}}"},
 			Push:   PushSpec{Branch: "env/prod"},
 		}},
-		{name: "url required", spec: Spec{}, want: []string{"git.url: required"}},
-		{name: "bad scheme", spec: Spec{URL: "ftp://example.org/x"}, want: []string{`git.url: unsupported scheme "ftp"`}},
-		{name: "pull request", spec: Spec{URL: "https://e/x", Push: PushSpec{PullRequest: &PullRequestSpec{Provider: "github"}}}, want: []string{"git.push.pullRequest: not supported yet"}},
-		{name: "template parse", spec: Spec{URL: "https://e/x", Commit: CommitSpec{MessageTemplate: "{{.Images"}}, want: []string{"git.commit.messageTemplate: parsing"}},
-		{name: "template exec", spec: Spec{URL: "https://e/x", Commit: CommitSpec{MessageTemplate: "{{.Nope}}"}}, want: []string{"git.commit.messageTemplate: executing"}},
-		{name: "ssh needs key and known hosts", spec: Spec{URL: "ssh://git@example.org/fleet.git"}, want: []string{"git.auth.sshKeyFile: required", "git.auth.knownHostsFile: required"}},
-		{name: "bad branches", spec: Spec{URL: "https://e/x", Branch: "a..b", Push: PushSpec{Branch: "c d"}}, want: []string{`git.branch: invalid branch name "a..b"`, `git.push.branch: invalid branch name "c d"`}},
-		{name: "username without password", spec: Spec{URL: "https://e/x", Auth: Auth{UsernameEnv: "U"}}, want: []string{"git.auth.passwordEnv: required"}},
-		{name: "ssh options on https", spec: Spec{URL: "https://e/x", Auth: Auth{SSHKeyFile: "/k"}}, want: []string{"git.auth: sshKeyFile"}},
-		{name: "signing key without file", spec: Spec{URL: "https://e/x", Commit: CommitSpec{SigningKey: &SigningKey{}}}, want: []string{"git.commit.signingKey.file: required"}},
-		{name: "bad author", spec: Spec{URL: "https://e/x", Commit: CommitSpec{Author: Signature{Name: "a <b>", Email: "no spaces@x"}}}, want: []string{"git.commit.author.name", "git.commit.author.email"}},
-		{name: "credentials in bad url are redacted", spec: Spec{URL: "gopher://u:hunter22@e/x"}, want: []string{"git.url: unsupported scheme"}},
+		{name: "url required", spec: Spec{}, want: []string{"url: required"}},
+		{name: "bad scheme", spec: Spec{URL: "ftp://example.org/x"}, want: []string{`url: unsupported scheme "ftp"`}},
+		{name: "pull request", spec: Spec{URL: "https://e/x", Push: PushSpec{PullRequest: &PullRequestSpec{Provider: "github"}}}, want: []string{"push.pullRequest: not supported yet"}},
+		{name: "template parse", spec: Spec{URL: "https://e/x", Commit: CommitSpec{MessageTemplate: "{{.Images"}}, want: []string{"commit.messageTemplate: parsing"}},
+		{name: "template exec", spec: Spec{URL: "https://e/x", Commit: CommitSpec{MessageTemplate: "{{.Nope}}"}}, want: []string{"commit.messageTemplate: executing"}},
+		{name: "ssh needs key and known hosts", spec: Spec{URL: "ssh://git@example.org/fleet.git"}, want: []string{"auth.sshKeyFile: required", "auth.knownHostsFile: required"}},
+		{name: "bad branches", spec: Spec{URL: "https://e/x", Branch: "a..b", Push: PushSpec{Branch: "c d"}}, want: []string{`branch: invalid branch name "a..b"`, `push.branch: invalid branch name "c d"`}},
+		{name: "username without password", spec: Spec{URL: "https://e/x", Auth: Auth{UsernameEnv: "U"}}, want: []string{"auth.passwordEnv: required"}},
+		{name: "ssh options on https", spec: Spec{URL: "https://e/x", Auth: Auth{SSHKeyFile: "/k"}}, want: []string{"auth: sshKeyFile"}},
+		{name: "signing key without file", spec: Spec{URL: "https://e/x", Commit: CommitSpec{SigningKey: &SigningKey{}}}, want: []string{"commit.signingKey.file: required"}},
+		{name: "bad author", spec: Spec{URL: "https://e/x", Commit: CommitSpec{Author: Signature{Name: "a <b>", Email: "no spaces@x"}}}, want: []string{"commit.author.name", "commit.author.email"}},
+		{name: "push attempts and timeout", spec: Spec{URL: "https://e/x", Push: PushSpec{Attempts: -1, Timeout: -time.Second}}, want: []string{"push.attempts: must be between 1 and 100, not -1", "push.timeout: must not be negative"}},
+		{name: "too many attempts", spec: Spec{URL: "https://e/x", Push: PushSpec{Attempts: 1000}}, want: []string{"push.attempts: must be between 1 and 100"}},
+		{name: "credentials in bad url are redacted", spec: Spec{URL: "gopher://u:hunter22@e/x"}, want: []string{"url: unsupported scheme"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +73,15 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = nil, want errors %q", tt.want)
 			}
 			msg := err.Error()
+			if !IsBadInput(err) {
+				t.Errorf("Validate() error is not bad input")
+			}
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var fe *FieldError
+				if !errors.As(e, &fe) || strings.HasPrefix(fe.Field, "git.") {
+					t.Errorf("Validate() error %q is not a *FieldError relative to the git section", e)
+				}
+			}
 			if strings.Contains(msg, "hunter22") {
 				t.Errorf("Validate() error leaks a password: %s", msg)
 			}

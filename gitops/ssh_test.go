@@ -79,7 +79,7 @@ func TestSSH(t *testing.T) {
 			t.Fatalf("Head = %s, want remote main %s", got, want)
 		}
 		ch := bump(t, r, "6.5.0", "6.5.1")
-		sha, err := r.Commit(ctx, []string{ch.File}, []Change{ch})
+		sha, err := r.Commit(ctx, []string{ch.File}, message(t, ch))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,9 +97,9 @@ func TestSSH(t *testing.T) {
 		want string
 	}{
 		{"unknown host key", Auth{SSHKeyFile: keyFile, SSHKeyPassphraseEnv: "SSH_PASS", KnownHostsFile: badHosts}, "key mismatch"},
-		{"missing known_hosts", Auth{SSHKeyFile: keyFile, SSHKeyPassphraseEnv: "SSH_PASS", KnownHostsFile: filepath.Join(dir, "nope")}, "git.auth.knownHostsFile"},
-		{"wrong key passphrase", Auth{SSHKeyFile: keyFile, SSHKeyPassphraseEnv: "BAD_PASS", KnownHostsFile: goodHosts}, "git.auth.sshKeyFile"},
-		{"missing key passphrase", Auth{SSHKeyFile: keyFile, KnownHostsFile: goodHosts}, "git.auth.sshKeyFile"},
+		{"missing known_hosts", Auth{SSHKeyFile: keyFile, SSHKeyPassphraseEnv: "SSH_PASS", KnownHostsFile: filepath.Join(dir, "nope")}, "auth.knownHostsFile"},
+		{"wrong key passphrase", Auth{SSHKeyFile: keyFile, SSHKeyPassphraseEnv: "BAD_PASS", KnownHostsFile: goodHosts}, "auth.sshKeyFile"},
+		{"missing key passphrase", Auth{SSHKeyFile: keyFile, KnownHostsFile: goodHosts}, "auth.sshKeyFile"},
 		{"key not authorized by sshd", Auth{SSHKeyFile: strangerKey, KnownHostsFile: goodHosts}, "unable to authenticate"},
 	}
 	for _, tt := range tests {

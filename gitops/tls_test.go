@@ -39,7 +39,7 @@ func TestHTTPSWithCAFile(t *testing.T) {
 			t.Fatalf("Checkout() error = %v", err)
 		}
 		ch := bump(t, r, "6.5.0", "6.5.1")
-		sha, err := r.Commit(ctx, []string{ch.File}, []Change{ch})
+		sha, err := r.Commit(ctx, []string{ch.File}, message(t, ch))
 		if err != nil {
 			t.Fatal(err)
 		}
