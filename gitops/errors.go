@@ -20,6 +20,10 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 // Unwrap returns the cause.
 func (e *FieldError) Unwrap() error { return e.Err }
 
+// FieldPath returns Field, so a config loader can place the error in its
+// file without knowing this type.
+func (e *FieldError) FieldPath() string { return e.Field }
+
 // BadInput reports that only a change of config or environment fixes it.
 func (e *FieldError) BadInput() bool { return true }
 

@@ -76,6 +76,13 @@ type Attempt struct {
 	// Duration is how long the attempt took; Wait how long Publish
 	// waited after it before the next one (0 for the last).
 	Duration, Wait time.Duration
+	// Timings split Duration by step.
+	Timings Timings
+}
+
+// Timings are the wall times of one attempt's steps.
+type Timings struct {
+	Refresh, Rewrite, Commit, Publish time.Duration
 }
 
 // GiveUpError is returned by Publish when no attempt got through: every
@@ -165,13 +172,21 @@ func Publish(ctx context.Context, repo *Repo, rewrite RewriteFunc, pub Publisher
 
 // attempt is one try: refresh (after the first), rewrite, commit, publish.
 func attempt(ctx context.Context, repo *Repo, rewrite RewriteFunc, pub Publisher, a *Attempt) error {
+	t := time.Now()
+	lap := func(d *time.Duration) {
+		now := time.Now()
+		*d, t = now.Sub(t), now
+	}
 	if a.Number > 1 {
-		if err := repo.Refresh(ctx); err != nil {
+		err := repo.Refresh(ctx)
+		lap(&a.Timings.Refresh)
+		if err != nil {
 			return err
 		}
 	}
 	a.Base = repo.Head()
 	rw, err := rewrite(ctx, repo.Dir())
+	lap(&a.Timings.Rewrite)
 	if err != nil {
 		return err
 	}
@@ -180,6 +195,7 @@ func attempt(ctx context.Context, repo *Repo, rewrite RewriteFunc, pub Publisher
 		return nil
 	}
 	sha, err := repo.Commit(ctx, rw.Files, rw.Message)
+	lap(&a.Timings.Commit)
 	if errors.Is(err, ErrNothingToCommit) {
 		return nil
 	}
@@ -188,6 +204,7 @@ func attempt(ctx context.Context, repo *Repo, rewrite RewriteFunc, pub Publisher
 	}
 	a.Commit = sha
 	p, err := pub.Publish(ctx, repo)
+	lap(&a.Timings.Publish)
 	if err != nil {
 		return err
 	}

@@ -116,6 +116,10 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *FieldError) Unwrap() error { return e.Err }
 
+// FieldPath returns Field, so a config loader can place the error in its
+// file without knowing this type.
+func (e *FieldError) FieldPath() string { return e.Field }
+
 // BadInput reports that only a change of the spec fixes this error (exit
 // code 2).
 func (e *FieldError) BadInput() bool { return true }

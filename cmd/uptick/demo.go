@@ -124,6 +124,9 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.Preflight(opts.global.getenv); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(out, "\n==> uptick run --config %s\n", cfgFile)
 	po := pass.Options{ListTags: true, Logger: logger, Getenv: opts.global.getenv, UserAgent: "uptick/" + buildVersion()}

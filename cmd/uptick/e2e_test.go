@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/uptick-gitops/uptick"
 	"github.com/uptick-gitops/uptick/cmd/uptick/demo"
 	"github.com/uptick-gitops/uptick/cmd/uptick/output"
+	"github.com/uptick-gitops/uptick/gitops"
 	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
@@ -35,6 +37,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	gitops.InstallFileTransport()
 	os.Exit(m.Run())
 }
 
@@ -222,7 +225,7 @@ func TestRunWorkdirIsReused(t *testing.T) {
 	if res := f.uptick("run", "--config", f.config, "--workdir", work); res.code != 0 {
 		t.Fatalf("run: %d\n%s", res.code, res.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(work, "clusters/prod/podinfo/deployment.yaml")); err != nil {
+	if _, err := os.Stat(filepath.Join(work, "repo", "clusters/prod/podinfo/deployment.yaml")); err != nil {
 		t.Fatalf("workdir not kept: %v", err)
 	}
 	f.push("demo/redis", "7.2.9")
@@ -291,7 +294,8 @@ func TestRunFailures(t *testing.T) {
 	}{
 		{"unknown field", "git: {url: x}\nimgs: []\n", nil, exitBadInput, "imgs: unknown field (line 2)"},
 		{"bad range", "git: {url: x}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '^^1'}}}]\n", nil, exitBadInput, "images[0] (a).policy.semver.range"},
-		{"unreachable remote", fmt.Sprintf("git: {url: 'file://%s/nope.git'}\nimages: [{name: a, repository: %s/demo/podinfo, policy: {semver: {range: '*'}}}]\n", f.dir, f.host), nil, exitFailed, "nope.git"},
+		{"missing remote repository", fmt.Sprintf("git: {url: 'file://%s/nope.git'}\nimages: [{name: a, repository: %s/demo/podinfo, policy: {semver: {range: '*'}}}]\n", f.dir, f.host), nil, exitBadInput, "nope.git: repository not found"},
+		{"unreachable remote", fmt.Sprintf("git: {url: 'http://%s/fleet.git'}\nimages: [{name: a, repository: %s/demo/podinfo, policy: {semver: {range: '*'}}}]\n", closedAddr(t), f.host), nil, exitFailed, "connection refused"},
 		{"bad flag", "", []string{"--bogus"}, exitBadInput, "unknown flag: --bogus"},
 		{"bad output", "", []string{"-o", "yaml"}, exitBadInput, `--output: unknown format "yaml"`},
 		{"bad schedule", "", []string{"--schedule", "soon"}, exitBadInput, `--schedule: invalid cron schedule "soon"`},
@@ -475,14 +479,15 @@ func TestRunFatalFailureOutput(t *testing.T) {
 	}
 
 	// The failure is part of the report, once; stderr does not repeat it.
+	// A repository that does not exist is a config problem: exit 2.
 	res := f.uptick("run", "--config", f.config)
-	if res.code != exitFailed || strings.Count(res.stdout, missing) != 1 || !strings.Contains(res.stdout, "stopped: checkout failed") || strings.Contains(res.stderr, "error:") {
-		t.Errorf("text: exit %d, want %d and one error naming %s:\nstdout:\n%s\nstderr:\n%s", res.code, exitFailed, missing, res.stdout, res.stderr)
+	if res.code != exitBadInput || strings.Count(res.stdout, missing) != 1 || !strings.Contains(res.stdout, "stopped: checkout failed") || strings.Contains(res.stderr, "error:") {
+		t.Errorf("text: exit %d, want %d and one error naming %s:\nstdout:\n%s\nstderr:\n%s", res.code, exitBadInput, missing, res.stdout, res.stderr)
 	}
 
 	res = f.uptick("run", "--config", f.config, "-o", "json")
 	rep := decodeReport(t, res.stdout)
-	if res.code != exitFailed || len(rep.Errors) != 1 || rep.Errors[0].Stage != "checkout" || !strings.Contains(rep.Errors[0].Message, missing) || strings.Contains(res.stderr, "error:") {
+	if res.code != exitBadInput || len(rep.Errors) != 1 || rep.Errors[0].Stage != "checkout" || !strings.Contains(rep.Errors[0].Message, missing) || strings.Contains(res.stderr, "error:") {
 		t.Errorf("json: exit %d, errors %+v, stderr:\n%s", res.code, rep.Errors, res.stderr)
 	}
 }
@@ -514,10 +519,10 @@ func TestRunBadInputExits2(t *testing.T) {
 	}{
 		{name: "missing update path", extra: "update: {paths: [clusters/nope]}\n", want: "update.paths"},
 		{name: "missing branch", replace: [2]string{"git:\n", "git:\n  branch: nope\n"}, want: "nope"},
-		{name: "signing key without a private key", replace: [2]string{"  commit:\n", "  commit:\n    signingKey: {file: " + pub + "}\n"}, want: "no private key"},
+		{name: "signing key without a private key", replace: [2]string{"  commit:\n", "  commit:\n    signingKey: {file: " + pub + "}\n"}, want: "commit.signingKey.file: reading signing key " + pub + ": no private signing key"},
 		{name: "auth on a local remote", replace: [2]string{"git:\n", "git:\n  auth: {passwordEnv: TOKEN}\n"}, want: "git.auth: not used with local repositories"},
 		{name: "credential env var unset", replace: overHTTP, want: "UPTICK_TEST_UNSET_TOKEN"},
-		{name: "workdir holds another repository", args: []string{"--workdir", otherRepo}, want: "work directory is not a clone"},
+		{name: "workdir holds another repository", args: []string{"--workdir", otherRepo}, want: "work directory holds files uptick did not create"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -563,4 +568,16 @@ func TestRunSkipsMarkersOfAFailedImage(t *testing.T) {
 	if len(rep.Errors) != 1 || rep.Errors[0].Stage != "scan" || rep.Errors[0].Image != "demo:redis" {
 		t.Errorf("errors = %+v, want one scan error for demo:redis", rep.Errors)
 	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -9,12 +9,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/uptick-gitops/uptick/gitops"
 )
 
 func main() {
 	// A closed stdout (uptick plan | head -1) must fail a write, not kill
 	// the process before it removes its temporary clone.
 	signal.Ignore(syscall.SIGPIPE)
+	// file:// remotes are served in-process, so the image needs no git.
+	gitops.InstallFileTransport()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// The first signal stops the run cleanly; a second one kills it.

@@ -162,7 +162,11 @@ func policyFlag(field string) string {
 }
 
 func runStage(ctx context.Context, opts *runOptions) error {
-	log, cfg, err := setup(opts.global, opts.streams, opts.output, opts.configFile)
+	load := setup
+	if opts.until >= pass.Plan {
+		load = setupGit
+	}
+	log, cfg, err := load(opts.global, opts.streams, opts.output, opts.configFile)
 	if err != nil {
 		return err
 	}
@@ -188,6 +192,19 @@ func setup(g *globalOptions, streams ioStreams, format, configFile string) (*slo
 	}
 	cfg, err := config.Load(configFile)
 	if err != nil {
+		return nil, nil, err
+	}
+	return log, cfg, nil
+}
+
+// setupGit is setup for the commands that touch the repository (run,
+// plan): it also checks, before any request, what needs the environment.
+func setupGit(g *globalOptions, streams ioStreams, format, configFile string) (*slog.Logger, *config.Config, error) {
+	log, cfg, err := setup(g, streams, format, configFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.Preflight(g.getenv); err != nil {
 		return nil, nil, err
 	}
 	return log, cfg, nil

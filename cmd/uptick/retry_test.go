@@ -25,7 +25,7 @@ func TestRunRetriesWhenSomeoneElsePushesFirst(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	if !raced.Load() || !strings.Contains(res.stderr, "push rejected, fetching and retrying") {
+	if !raced.Load() || !strings.Contains(res.stderr, "push lost a race with another writer; retrying on the new tip") {
 		t.Fatalf("the race was not exercised:\n%s", res.stderr)
 	}
 	rep := decodeReport(t, res.stdout)

@@ -73,7 +73,7 @@ func addPassFlags(cmd *cobra.Command, opts *runOptions, workdir bool) {
 }
 
 func runRun(ctx context.Context, opts *runOptions) error {
-	log, cfg, err := setup(opts.global, opts.streams, opts.output, opts.configFile)
+	log, cfg, err := setupGit(opts.global, opts.streams, opts.output, opts.configFile)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,9 @@ type Image struct {
 
 // Config is a loaded, defaulted and validated config file.
 type Config struct {
+	// lines locates every field of the file, for Preflight's messages.
+	lines map[string]int
+
 	// Path is the file the config was read from, as given.
 	Path string
 	Git  gitops.Spec
@@ -149,7 +152,25 @@ func Parse(file string, data []byte) (*Config, error) {
 	if len(v.problems) > 0 {
 		return nil, &Error{File: file, Problems: v.problems}
 	}
+	cfg.lines = c.lines
 	return cfg, nil
+}
+
+// Preflight checks what can be checked offline but needs the environment:
+// every credential variable the config names is set, key files exist,
+// parse and decrypt with their passphrases. run and plan call it before
+// any request, so a problem costs no network round trip. Errors are
+// *Error, naming the field and its line.
+func (c *Config) Preflight(getenv func(string) string) error {
+	v := &validator{lines: c.lines, names: map[int]string{}}
+	for i, img := range c.Images {
+		v.names[i] = img.Name
+	}
+	v.addStage("git", c.Git.Preflight(getenv))
+	if len(v.problems) > 0 {
+		return &Error{File: c.Path, Problems: v.problems}
+	}
+	return nil
 }
 
 // validator collects field problems with their lines.
@@ -183,11 +204,6 @@ func (v *validator) addStage(prefix string, err error) {
 				p = prefix + "." + fp.FieldPath()
 			}
 			v.add(p, fp.Unwrap())
-			continue
-		}
-		// A stage that still prefixes its own section: "git.url: required".
-		if path, msg, ok := strings.Cut(e.Error(), ": "); ok && strings.HasPrefix(path, prefix+".") && !strings.ContainsAny(path, " \"") {
-			v.add(path, errors.New(msg))
 			continue
 		}
 		v.add(prefix, e)

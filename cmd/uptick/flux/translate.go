@@ -129,8 +129,12 @@ func (l *loader) automation(a *autoObj, images []Image) (Automation, bool) {
 	check.URL = "file:///placeholder"
 	if err := check.Validate(); err != nil {
 		for _, e := range unjoin(err) {
-			msg := e.Error()
-			field, rest, _ := strings.Cut(msg, ": ")
+			var field, rest string
+			if fe, ok := e.(*gitops.FieldError); ok {
+				field, rest = "git."+fe.Field, fe.Err.Error()
+			} else {
+				field, rest = "git", e.Error()
+			}
 			line := a.line
 			switch field {
 			case "git.branch":

@@ -44,10 +44,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-// maxPushAttempts bounds the fetch–rewrite–commit–push loop when someone
-// else pushes to the branch between our fetch and our push.
-const maxPushAttempts = 3
-
 func (o *Options) setDefaults() {
 	if o.Until == 0 {
 		o.Until = Publish
@@ -142,75 +138,108 @@ func (r *runner) run(work, publish context.Context) {
 		return
 	}
 
-	for n := 1; ; n++ {
-		a, err := r.attempt(publish, repo, images, n)
+	if r.opts.Until == Plan {
+		a := Attempt{Number: 1, Base: repo.Head()}
+		rw, err := r.rewrite(publish, repo.Dir(), images, true, &a)
 		if err != nil {
 			r.fatal(publish, StepUpdate, err)
 			return
 		}
-		r.res.Attempts = append(r.res.Attempts, *a)
-		if a.Problem == nil || !errors.Is(a.Problem, gitops.ErrPushRejected) || n == maxPushAttempts {
-			return
+		a.Message = rw.Message
+		r.res.Attempts = []Attempt{a}
+		return
+	}
+	r.publish(publish, repo, images)
+}
+
+// publish rewrites, commits and pushes through gitops.Publish, which
+// retries on a new tip when another writer wins the push. The rewrite
+// runs once per attempt, in order, so the k-th recorded rewrite belongs
+// to the k-th attempt that got as far as rewriting.
+func (r *runner) publish(ctx context.Context, repo *gitops.Repo, images map[update.PolicyRef]update.Image) {
+	var rewrites []Attempt
+	rewrite := func(ctx context.Context, dir string) (gitops.Rewrite, error) {
+		var a Attempt
+		rw, err := r.rewrite(ctx, dir, images, false, &a)
+		rewrites = append(rewrites, a)
+		return rw, err
+	}
+	attempts, err := gitops.Publish(ctx, repo, rewrite, gitops.DirectPush{})
+	var re *rewriteError
+	if errors.As(err, &re) {
+		r.fatal(ctx, StepUpdate, re.err)
+		return
+	}
+	k := 0
+	for i, ga := range attempts {
+		a := Attempt{Number: ga.Number, Base: ga.Base, Message: ga.Message, Commit: ga.Commit, Pushed: ga.Pushed}
+		if ga.Base != "" && k < len(rewrites) {
+			a.Update = rewrites[k].Update
+			k++
 		}
-		r.log.Warn("push rejected, fetching and retrying", "attempt", n, "error", a.Problem.Err)
-		if repo, err = r.checkout(publish, repo.Dir()); err != nil {
-			r.fatal(publish, StepCheckout, err)
-			return
+		r.res.Durations.Checkout += ga.Timings.Refresh
+		r.res.Durations.Commit += ga.Timings.Commit
+		r.res.Durations.Push += ga.Timings.Publish
+		if ga.Commit == "" {
+			a.Message = ""
 		}
+		switch {
+		case i == len(attempts)-1 && err != nil:
+			// The give-up error says how many attempts lost, and why.
+			a.Problem = &Problem{Step: stepOf(ga), Err: withCause(ctx, err)}
+		case ga.Err != nil:
+			a.Problem = &Problem{Step: stepOf(ga), Err: ga.Err}
+		}
+		r.res.Attempts = append(r.res.Attempts, a)
+	}
+	if len(attempts) == 0 && err != nil {
+		r.fatal(ctx, StepPush, err)
 	}
 }
 
-// attempt rewrites the work tree on its current tip and, for Publish,
-// commits and pushes. The error is for a rewrite that could not run at all.
-func (r *runner) attempt(publish context.Context, repo *gitops.Repo, images map[update.PolicyRef]update.Image, n int) (*Attempt, error) {
-	a := &Attempt{Number: n, Base: repo.Head()}
+// stepOf says which step an attempt failed in.
+func stepOf(a gitops.Attempt) Step {
+	switch {
+	case a.Base == "":
+		return StepCheckout
+	case a.Commit == "":
+		return StepCommit
+	}
+	return StepPush
+}
+
+// rewriteError marks an error of the rewrite itself (update.paths missing,
+// the work tree unreadable): the pass cannot go on.
+type rewriteError struct{ err error }
+
+func (e *rewriteError) Error() string { return e.err.Error() }
+func (e *rewriteError) Unwrap() error { return e.err }
+
+// rewrite runs the update stage on dir and renders the commit message,
+// recording the result in a.
+func (r *runner) rewrite(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool, a *Attempt) (gitops.Rewrite, error) {
 	start := time.Now()
-	res, err := update.Apply(publish, repo.Dir(), r.cfg.Update.Paths, images, update.WithDryRun(r.opts.Until < Publish))
+	res, err := update.Apply(ctx, dir, r.cfg.Update.Paths, images, update.WithDryRun(dryRun))
 	r.res.Durations.Update += time.Since(start)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &badInput{fmt.Errorf("%s: update.paths: %w", r.cfg.Path, err)}
+		return gitops.Rewrite{}, &rewriteError{&badInput{fmt.Errorf("%s: update.paths: %w", r.cfg.Path, err)}}
 	}
 	if err != nil {
-		return nil, err
+		return gitops.Rewrite{}, &rewriteError{err}
 	}
 	a.Update = res
 	if len(res.Files) == 0 {
-		return a, nil
+		return gitops.Rewrite{}, nil
 	}
-	if a.Message, err = gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, gitChanges(res.Changes)); err != nil {
-		a.Problem = &Problem{Step: StepCommit, Err: err}
-		return a, nil
+	msg, err := gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, gitChanges(res.Changes))
+	if err != nil {
+		return gitops.Rewrite{}, &rewriteError{err}
 	}
-	if r.opts.Until < Publish {
-		return a, nil
-	}
-
 	files := make([]string, len(res.Files))
 	for i, f := range res.Files {
 		files[i] = f.Path
 	}
-	start = time.Now()
-	sha, err := repo.Commit(publish, files, gitChanges(res.Changes))
-	r.res.Durations.Commit += time.Since(start)
-	switch {
-	case errors.Is(err, gitops.ErrNothingToCommit):
-		r.log.Info("nothing to commit")
-		a.Message = ""
-		return a, nil
-	case err != nil:
-		a.Problem = &Problem{Step: StepCommit, Err: gitopsInput(withCause(publish, err))}
-		return a, nil
-	}
-	a.Commit = sha
-	start = time.Now()
-	err = repo.Push(publish)
-	r.res.Durations.Push += time.Since(start)
-	if err != nil {
-		a.Problem = &Problem{Step: StepPush, Err: withCause(publish, err)}
-		return a, nil
-	}
-	a.Pushed = true
-	return a, nil
+	return gitops.Rewrite{Files: files, Message: msg}, nil
 }
 
 // workdir returns the directory to check out into and how to release it:
@@ -218,7 +247,7 @@ func (r *runner) attempt(publish context.Context, repo *gitops.Repo, images map[
 // temporary directory removed afterwards.
 func workdir(dir string) (string, func(), error) {
 	if dir != "" {
-		unlock, err := LockWorkdir(dir)
+		unlock, err := gitops.LockWorkdir(dir)
 		if err != nil {
 			return "", nil, err
 		}
@@ -234,20 +263,7 @@ func workdir(dir string) (string, func(), error) {
 func (r *runner) checkout(ctx context.Context, dir string) (*gitops.Repo, error) {
 	start := time.Now()
 	defer func() { r.res.Durations.Checkout += time.Since(start) }()
-	repo, err := gitops.Checkout(ctx, r.cfg.Git, dir, gitops.WithLogger(r.log), gitops.WithGetenv(r.opts.Getenv))
-	return repo, gitopsInput(err)
-}
-
-// gitopsInput marks the gitops errors that only the user can fix, until
-// gitops marks them itself.
-func gitopsInput(err error) error {
-	for _, target := range []error{gitops.ErrWorkdirMismatch, gitops.ErrBranchNotFound, gitops.ErrEmptyCredential,
-		gitops.ErrNoPrivateKey, gitops.ErrPassphraseRequired, gitops.ErrBadPassphrase} {
-		if errors.Is(err, target) {
-			return &badInput{err}
-		}
-	}
-	return err
+	return gitops.Checkout(ctx, r.cfg.Git, dir, gitops.WithLogger(r.log), gitops.WithGetenv(r.opts.Getenv))
 }
 
 func (r *runner) newScanner() (*scan.Scanner, error) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/uptick-gitops/uptick/cmd/uptick/config"
 	"github.com/uptick-gitops/uptick/cmd/uptick/demo"
+	"github.com/uptick-gitops/uptick/gitops"
 	"github.com/uptick-gitops/uptick/update"
 )
 
@@ -162,4 +163,9 @@ func TestUpdateLocal(t *testing.T) {
 	if missing.Fatal == nil || !strings.Contains(missing.Fatal.Error(), "nope") {
 		t.Errorf("missing dir: fatal = %v", missing.Fatal)
 	}
+}
+
+func TestMain(m *testing.M) {
+	gitops.InstallFileTransport()
+	os.Exit(m.Run())
 }
