@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -67,7 +66,7 @@ type Repo struct {
 	head   plumbing.Hash
 
 	keyOnce sync.Once
-	key     *openpgp.Entity
+	key     git.Signer
 	keyErr  error
 }
 
@@ -535,7 +534,7 @@ func (r *Repo) Commit(ctx context.Context, files []string, message string) (stri
 		Email: r.spec.Commit.Author.Email,
 		When:  r.opts.now(),
 	}
-	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, SignKey: key})
+	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, Signer: key})
 	if err != nil {
 		return "", fmt.Errorf("committing %d file(s) in %s: %w", len(changed), r.dir, pathErrText(err))
 	}
@@ -588,7 +587,7 @@ func (r *Repo) changedFiles(tree *object.Tree, files []string) ([]string, error)
 
 // signingKey loads the configured key once, on first commit, so commands
 // that never commit need no passphrase.
-func (r *Repo) signingKey() (*openpgp.Entity, error) {
+func (r *Repo) signingKey() (git.Signer, error) {
 	sk := r.spec.Commit.SigningKey
 	if sk == nil {
 		return nil, nil

@@ -66,7 +66,7 @@ type Auth struct {
 type CommitSpec struct {
 	// Author is used as author and committer; default {uptick, uptick@localhost}.
 	Author Signature `yaml:"author"`
-	// SigningKey, when set, makes every commit OpenPGP-signed.
+	// SigningKey, when set, makes every commit signed (OpenPGP or SSH).
 	SigningKey *SigningKey `yaml:"signingKey"`
 	// MessageTemplate is a Go text/template over MessageData; default
 	// DefaultMessageTemplate.
@@ -79,10 +79,17 @@ type Signature struct {
 	Email string `yaml:"email"`
 }
 
-// SigningKey locates an armored OpenPGP private key and, if it is encrypted,
-// the env var holding its passphrase.
+// SigningKey locates the private key commits are signed with and, if it
+// is encrypted, the env var holding its passphrase.
+//
+//	signingKey: {format: ssh, file: /keys/uptick_ed25519, passphraseEnv: SSH_KEY_PASSPHRASE}
 type SigningKey struct {
-	File          string `yaml:"file"`
+	// Format is "openpgp" (default: an armored OpenPGP key) or "ssh" (an
+	// SSH private key, signing as git does with gpg.format=ssh).
+	Format SigningFormat `yaml:"format"`
+	// File is the private key.
+	File string `yaml:"file"`
+	// PassphraseEnv names the env var holding the key's passphrase.
 	PassphraseEnv string `yaml:"passphraseEnv"`
 }
 
@@ -132,6 +139,9 @@ func (s *Spec) SetDefaults() {
 	}
 	if s.Commit.Author.Email == "" {
 		s.Commit.Author.Email = DefaultAuthorEmail
+	}
+	if k := s.Commit.SigningKey; k != nil && k.Format == "" {
+		k.Format = SigningFormatOpenPGP
 	}
 	if s.Commit.MessageTemplate == "" {
 		s.Commit.MessageTemplate = DefaultMessageTemplate
@@ -210,8 +220,13 @@ func (s *Spec) Validate() error {
 	if strings.TrimSpace(c.Commit.Author.Email) == "" || strings.ContainsAny(c.Commit.Author.Email, "<>\n ") {
 		add("commit.author.email", "invalid email %q", c.Commit.Author.Email)
 	}
-	if k := c.Commit.SigningKey; k != nil && k.File == "" {
-		add("commit.signingKey.file", "required when signingKey is set")
+	if k := c.Commit.SigningKey; k != nil {
+		if k.File == "" {
+			add("commit.signingKey.file", "required when signingKey is set")
+		}
+		if f := k.Format; f != "" && f != SigningFormatOpenPGP && f != SigningFormatSSH {
+			add("commit.signingKey.format", "unknown format %q (want openpgp or ssh)", f)
+		}
 	}
 	if _, err := RenderMessage(c.Commit.MessageTemplate, sampleChanges()); err != nil {
 		add("commit.messageTemplate", "%v", err)
