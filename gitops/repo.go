@@ -94,6 +94,11 @@ func Checkout(ctx context.Context, spec Spec, dir string, opts ...Option) (*Repo
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	if pr := spec.Push.PullRequest; pr != nil {
+		// Pull request branches are built from their base, so that is
+		// what is checked out, whatever git.branch says.
+		spec.Branch = pr.Base
+	}
 	if kind, _ := classifyURL(spec.URL); kind == urlKindFile {
 		if !fileTransportInstalled() {
 			return nil, errFileTransportMissing
@@ -644,6 +649,12 @@ func (r *Repo) PushTo(ctx context.Context, branch, expect string) error {
 		r.opts.logger.Info("remote already up to date", "remote", r.remote, "branch", branch)
 		return nil
 	}
+	return r.pushError(branch, &log, err)
+}
+
+// pushError describes a failed push to branch: the server's own reason
+// (from log) kept, credentials redacted, a lost race marked as such.
+func (r *Repo) pushError(branch string, log *remoteLog, err error) error {
 	reason := error(&remoteReasonError{err: err, remote: r.red.scrubString(log.text())})
 	reason = r.red.scrub(reason)
 	if isRace(err) {

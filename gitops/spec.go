@@ -105,18 +105,25 @@ type PushSpec struct {
 	// Timeout bounds publishing (every attempt and the backoff between
 	// them); default 2m.
 	Timeout time.Duration `yaml:"timeout"`
-	// PullRequest is not implemented in this version; Validate rejects it.
+	// PullRequest, when set, proposes the changes as pull requests from
+	// branches uptick owns instead of pushing to Branch.
 	PullRequest *PullRequestSpec `yaml:"pullRequest"`
 }
 
-// PullRequestSpec describes opening a pull request instead of pushing
-// directly. It is reserved for the forge clients and not supported yet.
-type PullRequestSpec struct {
-	Provider string   `yaml:"provider"`
-	Base     string   `yaml:"base"`
-	Branch   string   `yaml:"branch"`
-	Labels   []string `yaml:"labels"`
-	Group    string   `yaml:"group"`
+// withDefaults returns a copy of s with defaults applied, leaving s (and
+// what its pointers point at) as it was.
+func (s *Spec) withDefaults() Spec {
+	c := *s
+	if k := s.Commit.SigningKey; k != nil {
+		kc := *k
+		c.Commit.SigningKey = &kc
+	}
+	if pr := s.Push.PullRequest; pr != nil {
+		pc := *pr
+		c.Push.PullRequest = &pc
+	}
+	c.SetDefaults()
+	return c
 }
 
 // SetDefaults fills every empty field that has a default, so the rest of the
@@ -124,6 +131,12 @@ type PullRequestSpec struct {
 func (s *Spec) SetDefaults() {
 	if s.Branch == "" {
 		s.Branch = DefaultBranch
+	}
+	if pr := s.Push.PullRequest; pr != nil {
+		pr.setDefaults(s.Branch)
+		if s.Push.Branch == "" {
+			s.Push.Branch = pr.Base
+		}
 	}
 	if s.Push.Branch == "" {
 		s.Push.Branch = s.Branch
@@ -153,8 +166,7 @@ func (s *Spec) SetDefaults() {
 // *FieldError whose path is relative to the git section, e.g.
 // "url: required". Preflight checks what it names too.
 func (s *Spec) Validate() error {
-	c := *s
-	c.SetDefaults()
+	c := s.withDefaults()
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fieldErr(field, format, args...))
@@ -173,7 +185,9 @@ func (s *Spec) Validate() error {
 	if err := plumbing.NewBranchReferenceName(c.Branch).Validate(); err != nil || strings.TrimSpace(c.Branch) != c.Branch {
 		add("branch", "invalid branch name %q", c.Branch)
 	}
-	if err := plumbing.NewBranchReferenceName(c.Push.Branch).Validate(); err != nil || strings.TrimSpace(c.Push.Branch) != c.Push.Branch {
+	// With pull requests push.branch is their base, checked as such.
+	isBase := c.Push.PullRequest != nil && c.Push.Branch == c.Push.PullRequest.Base
+	if err := plumbing.NewBranchReferenceName(c.Push.Branch).Validate(); !isBase && (err != nil || strings.TrimSpace(c.Push.Branch) != c.Push.Branch) {
 		add("push.branch", "invalid branch name %q", c.Push.Branch)
 	}
 	if c.Push.Attempts < 1 || c.Push.Attempts > maxPushAttempts {
@@ -182,8 +196,8 @@ func (s *Spec) Validate() error {
 	if c.Push.Timeout < 0 {
 		add("push.timeout", "must not be negative")
 	}
-	if c.Push.PullRequest != nil {
-		add("push.pullRequest", "not supported yet; use push.branch")
+	if pr := c.Push.PullRequest; pr != nil {
+		errs = append(errs, pr.validate(kind, c.Push.Branch, c.Branch)...)
 	}
 
 	a := c.Auth

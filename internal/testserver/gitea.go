@@ -364,6 +364,21 @@ func (g *Gitea) CreateRepo(t testing.TB, name string, files map[string]string) s
 	g.Git(t, work, "add", "-A")
 	g.Git(t, work, "commit", "-q", "-m", "seed")
 	g.Git(t, work, "push", "-q", g.AuthURL(repo.CloneURL), "main")
+	// Gitea records the first push asynchronously: until then the
+	// repository is "empty" and its pull request API answers 404.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, _, err := api.GetRepo(g.Admin, name)
+		if err == nil && !r.Empty {
+			if _, _, err = api.ListRepoPullRequests(g.Admin, name, sdk.ListPullRequestsOptions{}); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("repository %q on gitea still not ready 30s after the first push: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return repo.CloneURL
 }
 
