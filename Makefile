@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Command (or file) = Debian package, installed by hack/ensure-tools.sh when missing.
 DEMO_TOOLS := git=git gpg=gnupg
 TEST_TOOLS := $(DEMO_TOOLS) /usr/lib/git-core/git-http-backend=git docker-registry=docker-registry /usr/sbin/sshd=openssh-server \
-	strace=strace unshare=util-linux mount=mount
+	ssh-keygen=openssh-client strace=strace unshare=util-linux mount=mount
 
 .PHONY: all build demo test tools vet fmt-check tidy-check unit bench fuzz clean
 
@@ -48,7 +48,8 @@ bench:
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := update:FuzzRewrite policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
-	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles
+	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles \
+	gitops:FuzzParseForgeRemote gitops:FuzzParsePullRequestMarker
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; \

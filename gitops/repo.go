@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -67,7 +66,7 @@ type Repo struct {
 	head   plumbing.Hash
 
 	keyOnce sync.Once
-	key     *openpgp.Entity
+	key     git.Signer
 	keyErr  error
 }
 
@@ -94,6 +93,11 @@ func Checkout(ctx context.Context, spec Spec, dir string, opts ...Option) (*Repo
 	spec.SetDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
+	}
+	if pr := spec.Push.PullRequest; pr != nil {
+		// Pull request branches are built from their base, so that is
+		// what is checked out, whatever git.branch says.
+		spec.Branch = pr.Base
 	}
 	if kind, _ := classifyURL(spec.URL); kind == urlKindFile {
 		if !fileTransportInstalled() {
@@ -535,7 +539,7 @@ func (r *Repo) Commit(ctx context.Context, files []string, message string) (stri
 		Email: r.spec.Commit.Author.Email,
 		When:  r.opts.now(),
 	}
-	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, SignKey: key})
+	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, Signer: key})
 	if err != nil {
 		return "", fmt.Errorf("committing %d file(s) in %s: %w", len(changed), r.dir, pathErrText(err))
 	}
@@ -588,7 +592,7 @@ func (r *Repo) changedFiles(tree *object.Tree, files []string) ([]string, error)
 
 // signingKey loads the configured key once, on first commit, so commands
 // that never commit need no passphrase.
-func (r *Repo) signingKey() (*openpgp.Entity, error) {
+func (r *Repo) signingKey() (git.Signer, error) {
 	sk := r.spec.Commit.SigningKey
 	if sk == nil {
 		return nil, nil
@@ -645,6 +649,12 @@ func (r *Repo) PushTo(ctx context.Context, branch, expect string) error {
 		r.opts.logger.Info("remote already up to date", "remote", r.remote, "branch", branch)
 		return nil
 	}
+	return r.pushError(branch, &log, err)
+}
+
+// pushError describes a failed push to branch: the server's own reason
+// (from log) kept, credentials redacted, a lost race marked as such.
+func (r *Repo) pushError(branch string, log *remoteLog, err error) error {
 	reason := error(&remoteReasonError{err: err, remote: r.red.scrubString(log.text())})
 	reason = r.red.scrub(reason)
 	if isRace(err) {

@@ -43,6 +43,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/uptick: %v\n%s", err, out)
 		return 1
 	}
+	defer giteaServer.Stop()
 	return m.Run()
 }
 

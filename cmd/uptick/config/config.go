@@ -310,6 +310,7 @@ func (v *validator) resolve(file string, f File) *Config {
 			v.add(fmt.Sprintf("update.paths[%d]", i), fmt.Errorf("%q must be a relative path inside the repository", p))
 		}
 	}
+	v.checkPullRequestBranches(cfg)
 	if f.Schedule != "" {
 		if _, err := ParseSchedule(f.Schedule); err != nil {
 			v.add("schedule", err)

@@ -41,6 +41,38 @@ type Document struct {
 	// Attempts lists every rewrite–commit–push attempt, first to last.
 	Attempts    []Attempt `json:"attempts"`
 	DurationsMs Durations `json:"durationsMs"`
+	// PullRequests are the pull requests of a run with
+	// git.push.pullRequest, one per group; empty otherwise.
+	PullRequests []PullRequest `json:"pullRequests"`
+}
+
+// PullRequest is what a run did with one group's pull request.
+type PullRequest struct {
+	// Group is "all", or the image's name with group per-image.
+	Group string `json:"group"`
+	// Branch is uptick's branch for the group, Base the one it merges into.
+	Branch string `json:"branch"`
+	Base   string `json:"base"`
+	// Action is opened, updated, unchanged or closed; "" when there was
+	// nothing to propose and no pull request.
+	Action string `json:"action"`
+	// Number and URL identify the pull request (GitLab: the merge
+	// request's !iid); State is open or closed; Merged when merged.
+	Number int64  `json:"number,omitempty"`
+	URL    string `json:"url,omitempty"`
+	State  string `json:"state,omitempty"`
+	Merged bool   `json:"merged,omitempty"`
+	// Commit is the branch tip proposed; Pushed whether this run pushed it.
+	Commit string `json:"commit,omitempty"`
+	Pushed bool   `json:"pushed"`
+	// Changes are the group's rewritten fields.
+	Changes []Change `json:"changes"`
+	// Closed are the numbers of the pull requests this run closed.
+	Closed []int64 `json:"closed"`
+	// Note explains the action; Error is why the group failed (also in
+	// errors[]).
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Image is one configured image's outcome.
@@ -120,6 +152,7 @@ func NewDocument(command string, r *pass.Result) *Document {
 		Errors:        problems(r.Errors()),
 		Branch:        r.Branch,
 		Attempts:      []Attempt{},
+		PullRequests:  []PullRequest{},
 		DurationsMs: Durations{
 			Checkout: ms(r.Durations.Checkout), Scan: ms(r.Durations.Scan), Update: ms(r.Durations.Update),
 			Commit: ms(r.Durations.Commit), Push: ms(r.Durations.Push), Total: ms(r.Durations.Total),
@@ -145,6 +178,18 @@ func NewDocument(command string, r *pass.Result) *Document {
 			ja.Error = a.Problem.Error()
 		}
 		d.Attempts = append(d.Attempts, ja)
+	}
+	for _, pr := range r.PullRequests {
+		jp := PullRequest{Group: pr.Group, Branch: pr.Branch, Base: pr.Base, Action: string(pr.Action), Number: pr.Number, URL: pr.URL,
+			State: string(pr.State), Merged: pr.Merged, Commit: pr.Commit, Pushed: pr.Pushed, Note: pr.Note,
+			Changes: []Change{}, Closed: append([]int64{}, pr.Closed...)}
+		for _, c := range pr.Changes {
+			jp.Changes = append(jp.Changes, Change{File: c.File, Line: c.Line, Object: c.Object, Policy: c.Policy.String(), Image: c.Image.String(), Field: string(c.Field), Old: c.Old, New: c.New})
+		}
+		if pr.Problem != nil {
+			jp.Error = pr.Problem.Error()
+		}
+		d.PullRequests = append(d.PullRequests, jp)
 	}
 	if a := r.Last(); a != nil {
 		d.Base, d.Commit, d.Pushed, d.Message = a.Base, a.Commit, a.Pushed, a.Message

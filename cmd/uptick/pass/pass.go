@@ -164,6 +164,10 @@ func (r *runner) publish(ctx context.Context, repo *gitops.Repo, images map[upda
 		rewrites = append(rewrites, a)
 		return rw, err
 	}
+	if r.cfg.Git.Push.PullRequest != nil {
+		r.publishPullRequests(ctx, repo, images)
+		return
+	}
 	attempts, err := gitops.Publish(ctx, repo, rewrite, gitops.DirectPush{})
 	var re *rewriteError
 	if errors.As(err, &re) {
@@ -231,7 +235,8 @@ func (r *runner) rewrite(ctx context.Context, dir string, images map[update.Poli
 	if len(res.Files) == 0 {
 		return gitops.Rewrite{}, nil
 	}
-	msg, err := gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, gitChanges(res.Changes))
+	changes := gitChanges(res.Changes, images)
+	msg, err := gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, changes)
 	if err != nil {
 		return gitops.Rewrite{}, &rewriteError{err}
 	}
@@ -239,7 +244,7 @@ func (r *runner) rewrite(ctx context.Context, dir string, images map[update.Poli
 	for i, f := range res.Files {
 		files[i] = f.Path
 	}
-	return gitops.Rewrite{Files: files, Message: msg}, nil
+	return gitops.Rewrite{Files: files, Message: msg, Changes: changes}, nil
 }
 
 // workdir returns the directory to check out into and how to release it:
@@ -355,10 +360,10 @@ func (r *runner) pick(ctx context.Context, scanner *scan.Scanner, t scan.Target,
 	r.log.Info("selected", "image", img.Name, "tag", choice.Tag, "policy", img.Selector.Policer().String())
 }
 
-func gitChanges(changes []update.Change) []gitops.Change {
+func gitChanges(changes []update.Change, images map[update.PolicyRef]update.Image) []gitops.Change {
 	out := make([]gitops.Change, len(changes))
 	for i, c := range changes {
-		out[i] = gitops.Change{Image: c.Image.String(), File: c.File, Object: c.Object, Old: c.Old, New: c.New}
+		out[i] = gitops.Change{Image: c.Image.String(), Repository: images[c.Image].Repository, File: c.File, Object: c.Object, Old: c.Old, New: c.New}
 	}
 	return out
 }

@@ -54,8 +54,12 @@ type Result struct {
 	// push lost to a concurrent writer is followed by another attempt on
 	// the new tip. Plan has one attempt; Scan and Policy none.
 	Attempts []Attempt
-	// Branch is where the commit goes (the push branch).
+	// Branch is where the commit goes (the push branch; with pull
+	// requests, their base).
 	Branch string
+	// PullRequests are the pull requests of a pass with
+	// git.push.pullRequest, one per group, in group order.
+	PullRequests []PullRequest
 	// Fatal is set when the pass could not go on at all (no checkout, no
 	// work tree); what was recorded before it still stands.
 	Fatal *Problem
@@ -152,21 +156,29 @@ func (r *Result) Errors() []*Problem {
 			out = append(out, a.Problem)
 		}
 	}
+	for _, pr := range r.PullRequests {
+		if pr.Problem != nil {
+			out = append(out, pr.Problem)
+		}
+	}
 	if r.Fatal != nil {
 		out = append(out, r.Fatal)
 	}
 	return out
 }
 
-// Warnings returns the final attempt's warnings.
+// Warnings returns the final attempt's warnings, then the pull requests'.
 func (r *Result) Warnings() []*Problem {
-	a := r.Last()
-	if a == nil || a.Update == nil {
-		return nil
+	var out []*Problem
+	if a := r.Last(); a != nil && a.Update != nil {
+		for _, w := range a.Update.Warnings {
+			out = append(out, &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)})
+		}
 	}
-	out := make([]*Problem, len(a.Update.Warnings))
-	for i, w := range a.Update.Warnings {
-		out[i] = &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)}
+	for _, pr := range r.PullRequests {
+		if pr.Warning != "" {
+			out = append(out, &Problem{Step: StepPullRequest, Err: errors.New(pr.Warning)})
+		}
 	}
 	return out
 }
