@@ -16,6 +16,9 @@ var (
 	// ErrNotFound means the repository (or, for Digest, the tag) does not
 	// exist: HTTP 404, NAME_UNKNOWN or MANIFEST_UNKNOWN.
 	ErrNotFound = errors.New("not found")
+	// ErrRateLimited means the registry asked uptick to come back later
+	// than it waits for one image (429 or 503 with a long Retry-After).
+	ErrRateLimited = errors.New("rate limited")
 	// ErrInvalidRepository means a target's Repository is not a valid
 	// repository reference; it is an input error, not a registry failure.
 	ErrInvalidRepository = errors.New("invalid repository")

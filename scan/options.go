@@ -27,6 +27,10 @@ type options struct {
 	retries      int
 	retryBackoff time.Duration
 	caBundle     []byte
+
+	imageTimeout   time.Duration
+	requestTimeout time.Duration
+	idleTimeout    time.Duration
 }
 
 // Defaults, kept in one place.
@@ -37,6 +41,11 @@ const (
 	defaultRetryBackoff = 500 * time.Millisecond
 	// maxRetryAfter caps how long a registry's Retry-After can make us wait.
 	maxRetryAfter = time.Minute
+
+	// A registry that never answers costs an image at most about a minute.
+	defaultImageTimeout   = time.Minute
+	defaultRequestTimeout = 30 * time.Second
+	defaultIdleTimeout    = 15 * time.Second
 )
 
 func defaultOptions() *options {
@@ -49,6 +58,10 @@ func defaultOptions() *options {
 		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		retries:      defaultRetries,
 		retryBackoff: defaultRetryBackoff,
+
+		imageTimeout:   defaultImageTimeout,
+		requestTimeout: defaultRequestTimeout,
+		idleTimeout:    defaultIdleTimeout,
 	}
 }
 
@@ -195,6 +208,46 @@ func WithRetryBackoff(d time.Duration) Option {
 			return fmt.Errorf("retry backoff must not be negative, got %s", d)
 		}
 		o.retryBackoff = d
+		return nil
+	}
+}
+
+// WithImageTimeout sets the time budget of one image: listing all its tag
+// pages, with retries and waits, and separately looking up a digest. When
+// it runs out the image fails with ErrTimeout and the others go on; a
+// Retry-After longer than what is left fails the image at once. Default
+// 1m; d must be positive.
+func WithImageTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("image timeout must be positive, got %s", d)
+		}
+		o.imageTimeout = d
+		return nil
+	}
+}
+
+// WithRequestTimeout bounds one HTTP request from start to the end of its
+// body, so a body trickled a byte at a time still ends. Timed-out requests
+// are not retried. Default 30s; d must be positive.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("request timeout must be positive, got %s", d)
+		}
+		o.requestTimeout = d
+		return nil
+	}
+}
+
+// WithIdleTimeout bounds how long a request waits for its response headers,
+// and for each further piece of the body. Default 15s; d must be positive.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("idle timeout must be positive, got %s", d)
+		}
+		o.idleTimeout = d
 		return nil
 	}
 }

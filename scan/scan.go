@@ -71,9 +71,11 @@ func New(opts ...Option) (*Scanner, error) {
 	return &Scanner{opts: o}, nil
 }
 
-// ListTags lists every tag of one repository (following pagination).
-// Errors are *RepositoryError.
+// ListTags lists every tag of one repository (following pagination),
+// within the per-image time budget. Errors are *RepositoryError.
 func (s *Scanner) ListTags(ctx context.Context, t Target) ([]string, error) {
+	ctx, cancel := s.budget(ctx)
+	defer cancel()
 	tags, _, err := s.listTags(ctx, t)
 	return tags, err
 }
@@ -152,6 +154,8 @@ func (s *Scanner) Scan(ctx context.Context, targets []Target) []Result {
 }
 
 func (s *Scanner) scanOne(ctx context.Context, t Target) Result {
+	ctx, cancel := s.budget(ctx)
+	defer cancel()
 	start := time.Now()
 	tags, n, err := s.listTags(ctx, t)
 	r := Result{Target: t, Tags: tags, Requests: n, Duration: time.Since(start)}
@@ -168,10 +172,17 @@ func (s *Scanner) scanOne(ctx context.Context, t Target) Result {
 	return r
 }
 
+// budget bounds one image's work by the per-image time budget.
+func (s *Scanner) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, s.opts.imageTimeout, &BudgetError{Budget: s.opts.imageTimeout})
+}
+
 // Digest returns the manifest digest ("sha256:...") of repository:tag. It
 // asks with HEAD and falls back to GET when the registry's HEAD answer has
-// no digest (or HEAD is not allowed).
+// no digest (or HEAD is not allowed). It has its own per-image time budget.
 func (s *Scanner) Digest(ctx context.Context, t Target, tag string) (string, error) {
+	ctx, cancel := s.budget(ctx)
+	defer cancel()
 	repo, err := s.parseRepository(t.Repository)
 	if err != nil {
 		return "", fmt.Errorf("getting digest of %q: %w", t.Repository+":"+tag, err)
@@ -260,7 +271,9 @@ func (s *Scanner) remoteOptions(ctx context.Context, t Target, n *atomic.Int64) 
 		kc = ck
 	}
 	rt := &retryTransport{
-		inner:   &countingTransport{inner: s.opts.transport, n: n},
+		inner: &countingTransport{n: n, inner: &deadlineTransport{
+			inner: s.opts.transport, idle: s.opts.idleTimeout, total: s.opts.requestTimeout,
+		}},
 		retries: s.opts.retries,
 		backoff: s.opts.retryBackoff,
 		logger:  s.opts.logger,
@@ -277,11 +290,24 @@ func (s *Scanner) remoteOptions(ctx context.Context, t Target, n *atomic.Int64) 
 	}, nil
 }
 
-// contextual makes a cancelled or expired context visible in the chain
-// even when a library reported it in its own words.
+// contextual replaces the error of a request that a cancelled or expired
+// context ended (which libraries phrase as "context deadline exceeded")
+// with why the context ended: the image's budget, the pass deadline or a
+// signal. Both stay in the chain for errors.Is.
 func (s *Scanner) contextual(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-		return fmt.Errorf("%w: %w", cerr, err)
+	if ctx.Err() == nil || err == nil {
+		return err
 	}
-	return err
+	cause := causeOf(ctx)
+	if errors.Is(err, cause) && errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return &endedError{cause: cause, ctxErr: ctx.Err(), err: err}
 }
+
+// endedError is an error of a request its context ended: it reads as
+// the reason the context ended.
+type endedError struct{ cause, ctxErr, err error }
+
+func (e *endedError) Error() string   { return e.cause.Error() }
+func (e *endedError) Unwrap() []error { return []error{e.cause, e.ctxErr, e.err} }

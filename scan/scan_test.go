@@ -270,7 +270,8 @@ func TestContextCancellation(t *testing.T) {
 				next.ServeHTTP(w, r)
 			})
 		})
-		s := newScanner(t, scan.WithRetryBackoff(time.Hour))
+		// A backoff that fits the image's budget, so the scanner waits.
+		s := newScanner(t, scan.WithRetryBackoff(30*time.Second))
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			calls.Wait()

@@ -60,9 +60,21 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			reason = err.Error()
 		} else {
 			reason = resp.Status
-			if ra := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > delay {
-				delay = min(ra, maxRetryAfter)
+			ra := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			if ra > maxRetryAfter || !fitsBudget(ctx, ra) {
+				// Waiting that long would outlast what uptick waits for one
+				// image: fail this image now, with the registry's answer.
+				_ = resp.Body.Close()
+				return nil, &RetryAfterError{Status: resp.Status, After: ra, Left: budgetLeft(ctx), Cap: maxRetryAfter}
 			}
+			delay = max(delay, ra)
+		}
+		if !fitsBudget(ctx, delay) {
+			// The backoff alone would end the budget: report what the
+			// registry last said rather than a bare timeout.
+			return resp, err
+		}
+		if resp != nil {
 			// Drain a little so the connection can be reused.
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			_ = resp.Body.Close()
@@ -74,11 +86,60 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, fmt.Errorf("waiting to retry %s %s: %w", req.Method, redactURL(req.URL), ctx.Err())
+			return nil, fmt.Errorf("waiting to retry %s %s: %w", req.Method, redactURL(req.URL), causeOf(ctx))
 		case <-timer.C:
 		}
 		wait *= 2
 	}
+}
+
+// RetryAfterError is a registry asking (429 or 503 with Retry-After) to
+// be asked again later than uptick waits for one image.
+type RetryAfterError struct {
+	// Status is the response status, e.g. "429 Too Many Requests".
+	Status string
+	// After is the wait the registry asked for.
+	After time.Duration
+	// Left is what remained of the image's time budget (0: no budget).
+	Left time.Duration
+	// Cap is the longest Retry-After uptick honours.
+	Cap time.Duration
+}
+
+// Error says what the registry asked for and why uptick did not wait.
+func (e *RetryAfterError) Error() string {
+	why := fmt.Sprintf("more than the %s uptick waits at most", e.Cap)
+	if e.After <= e.Cap && e.Left > 0 {
+		why = fmt.Sprintf("more than the %s left of the image's time budget", e.Left.Round(time.Second))
+	}
+	return fmt.Sprintf("registry answered %s and asked to retry after %s, %s", e.Status, e.After, why)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RetryAfterError) Is(target error) bool { return target == ErrRateLimited }
+
+// fitsBudget reports whether waiting d still leaves the context's deadline
+// ahead.
+func fitsBudget(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d
+}
+
+// budgetLeft is the time until the context's deadline; 0 without one.
+func budgetLeft(ctx context.Context) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	return max(time.Until(deadline), 0)
+}
+
+// causeOf is why ctx ended: its cause when one was given, else its error.
+func causeOf(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return ctx.Err()
 }
 
 // rewindable reports whether the request can be sent again.
@@ -105,6 +166,10 @@ func retryable(resp *http.Response, err error) bool {
 		(resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented)
 }
 
+// maxRetryAfterParsed bounds what retryAfter returns, so absurd values
+// neither overflow nor print as nonsense.
+const maxRetryAfterParsed = 365 * 24 * time.Hour
+
 // retryAfter parses a Retry-After header (delay-seconds or an HTTP date)
 // into a wait; 0 when absent or unparsable.
 func retryAfter(v string, now time.Time) time.Duration {
@@ -115,14 +180,14 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if secs <= 0 {
 			return 0
 		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
+		if secs > int64(maxRetryAfterParsed/time.Second) {
+			return maxRetryAfterParsed
 		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return min(d, maxRetryAfter)
+			return min(d, maxRetryAfterParsed)
 		}
 	}
 	return 0

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -60,6 +61,15 @@ type ScanSpec struct {
 	Insecure []string `yaml:"insecure"`
 	// CAFile is a PEM bundle of extra CAs trusted for registries.
 	CAFile string `yaml:"caFile"`
+	// Timeout is the time budget of one image: all its tag pages with
+	// retries and waits (default the scanner's, 1m).
+	Timeout time.Duration `yaml:"timeout"`
+	// RequestTimeout bounds one registry request, body included (default
+	// the scanner's, 30s).
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	// IdleTimeout bounds the wait for response headers and for each further
+	// piece of a body (default the scanner's, 15s).
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
 }
 
 // UpdateSpec says which part of the repository the rewrite looks at.
@@ -300,6 +310,14 @@ func (v *validator) resolve(file string, f File) *Config {
 	}
 	if f.Scan.Concurrency < 0 {
 		v.add("scan.concurrency", errors.New("must not be negative"))
+	}
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"timeout", f.Scan.Timeout}, {"requestTimeout", f.Scan.RequestTimeout}, {"idleTimeout", f.Scan.IdleTimeout}} {
+		if d.d < 0 {
+			v.add("scan."+d.key, fmt.Errorf("must not be negative, got %s", d.d))
+		}
 	}
 	if len(cfg.Update.Paths) == 0 {
 		cfg.Update.Paths = []string{"."}

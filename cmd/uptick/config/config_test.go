@@ -109,6 +109,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"mapping where a string belongs", git + "images: [{name: {x: 1}, repository: r.example/a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].name: want a string, got a mapping (line 2)"}},
 		{"string where a bool belongs", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, pinDigest: sure}]\n", []string{`images[0] (a).pinDigest: want true or false, got "sure" (line 2)`}},
 		{"string where a number belongs", git + img + "scan: {concurrency: lots}\n", []string{`scan.concurrency: want a number, got "lots" (line 3)`}},
+		{"negative scan timeout", git + img + "scan: {timeout: -1s}\n", []string{"scan.timeout: must not be negative, got -1s (line 3)"}},
+		{"number where a duration belongs", git + img + "scan: {requestTimeout: 30}\n", []string{`scan.requestTimeout: want a duration such as 30s or 2m, got "30" (line 3)`}},
 		{"malformed yaml", "git: [\n", []string{"c.yaml: not valid YAML: "}},
 		{"empty", "", []string{"c.yaml: empty config"}},
 		{"only a comment", "# nothing\n", []string{"c.yaml: empty config"}},

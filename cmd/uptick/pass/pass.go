@@ -275,6 +275,15 @@ func (r *runner) newScanner() (*scan.Scanner, error) {
 	if len(cfg.Scan.Insecure) > 0 {
 		opts = append(opts, scan.WithInsecure(cfg.Scan.Insecure...))
 	}
+	if cfg.Scan.Timeout > 0 {
+		opts = append(opts, scan.WithImageTimeout(cfg.Scan.Timeout))
+	}
+	if cfg.Scan.RequestTimeout > 0 {
+		opts = append(opts, scan.WithRequestTimeout(cfg.Scan.RequestTimeout))
+	}
+	if cfg.Scan.IdleTimeout > 0 {
+		opts = append(opts, scan.WithIdleTimeout(cfg.Scan.IdleTimeout))
+	}
 	if cfg.Scan.CAFile != "" {
 		pem, err := os.ReadFile(cfg.Scan.CAFile)
 		if err != nil {
