@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -130,30 +129,24 @@ func TestNormalizeAuthKey(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
-	plain := errors.New("boom")
+func TestStatusErrorKinds(t *testing.T) {
 	tests := []struct {
 		name string
-		err  error
+		err  *StatusError
 		want error
 	}{
-		{"401", &transport.Error{StatusCode: 401}, ErrUnauthorized},
-		{"403", &transport.Error{StatusCode: 403}, ErrUnauthorized},
-		{"404", &transport.Error{StatusCode: 404}, ErrNotFound},
-		{"DENIED in a 400", &transport.Error{StatusCode: 400, Errors: []transport.Diagnostic{{Code: transport.DeniedErrorCode}}}, ErrUnauthorized},
-		{"NAME_UNKNOWN in a 400", &transport.Error{StatusCode: 400, Errors: []transport.Diagnostic{{Code: transport.NameUnknownErrorCode}}}, ErrNotFound},
-		{"500", &transport.Error{StatusCode: 500}, nil},
-		{"not a transport error", plain, nil},
+		{"401", &StatusError{StatusCode: 401}, ErrUnauthorized},
+		{"403", &StatusError{StatusCode: 403}, ErrUnauthorized},
+		{"404", &StatusError{StatusCode: 404}, ErrNotFound},
+		{"DENIED in a 400", &StatusError{StatusCode: 400, Codes: []string{"DENIED"}}, ErrUnauthorized},
+		{"NAME_UNKNOWN in a 400", &StatusError{StatusCode: 400, Codes: []string{"NAME_UNKNOWN"}}, ErrNotFound},
+		{"500", &StatusError{StatusCode: 500}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := classify(tc.err)
-			if !errors.Is(got, tc.err) {
-				t.Errorf("classify lost the original error: %v", got)
-			}
 			for _, s := range []error{ErrUnauthorized, ErrNotFound} {
-				if errors.Is(got, s) != (s == tc.want) {
-					t.Errorf("errors.Is(%v, %v) = %v", got, s, !(s == tc.want))
+				if errors.Is(tc.err, s) != (s == tc.want) {
+					t.Errorf("errors.Is(%v, %v) = %v", tc.err, s, !(s == tc.want))
 				}
 			}
 		})

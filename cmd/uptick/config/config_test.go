@@ -54,7 +54,7 @@ func TestParseConfigValid(t *testing.T) {
 	if got := cfg.Images[1].Selector.Policer().String(); got != "numerical asc" {
 		t.Errorf("images[1] policy = %q", got)
 	}
-	if !cfg.Images[1].PinDigest || cfg.Images[0].DockerConfig != "/home/me/.docker/config.json" {
+	if !cfg.Images[1].PinDigest || cfg.Images[0].Auth.DockerConfig != "/home/me/.docker/config.json" {
 		t.Errorf("images not resolved: %+v", cfg.Images)
 	}
 	if cfg.Git.Push.Branch != "env/prod" || cfg.Git.Commit.SigningKey.PassphraseEnv != "GPG_PASSPHRASE" {

@@ -41,6 +41,20 @@ type Document struct {
 	// Attempts lists every rewrite–commit–push attempt, first to last.
 	Attempts    []Attempt `json:"attempts"`
 	DurationsMs Durations `json:"durationsMs"`
+	// Registries are the requests the scan made per registry.
+	Registries []Registry `json:"registries"`
+}
+
+// Registry is the traffic to one registry.
+type Registry struct {
+	Host string `json:"host"`
+	// Requests counts every round trip (retries, token requests included).
+	Requests int `json:"requests"`
+	// Pings, Tokens, Pages and Heads count first attempts of each kind.
+	Pings  int `json:"pings"`
+	Tokens int `json:"tokens"`
+	Pages  int `json:"pages"`
+	Heads  int `json:"heads"`
 }
 
 // Image is one configured image's outcome.
@@ -49,8 +63,17 @@ type Image struct {
 	Repository string `json:"repository"`
 	TagsListed int    `json:"tagsListed"`
 	// RegistryRequests counts HTTP round trips; 0 for an image that
-	// shares another's listing.
+	// shares another's listing. The registry's ping and a shared token
+	// count for the first image that needed them.
 	RegistryRequests int `json:"registryRequests"`
+	// TagsDropped counts tags the registry sent that are not valid OCI
+	// tags; they are in no list.
+	TagsDropped int `json:"tagsDropped"`
+	// TagPages counts the tag-list pages read.
+	TagPages int `json:"tagPages"`
+	// Credentials says where the image's registry credentials came from
+	// (or were looked for); never a secret.
+	Credentials string `json:"credentials,omitempty"`
 	// Tags are every tag listed (scan, demo).
 	Tags   []string `json:"tags,omitzero"`
 	Tag    string   `json:"tag,omitempty"`
@@ -120,6 +143,7 @@ func NewDocument(command string, r *pass.Result) *Document {
 		Errors:        problems(r.Errors()),
 		Branch:        r.Branch,
 		Attempts:      []Attempt{},
+		Registries:    []Registry{},
 		DurationsMs: Durations{
 			Checkout: ms(r.Durations.Checkout), Scan: ms(r.Durations.Scan), Update: ms(r.Durations.Update),
 			Commit: ms(r.Durations.Commit), Push: ms(r.Durations.Push), Total: ms(r.Durations.Total),
@@ -127,7 +151,8 @@ func NewDocument(command string, r *pass.Result) *Document {
 	}
 	prev := r.Previous()
 	for _, img := range r.Images {
-		ji := Image{Name: img.Name, Repository: img.Repository, TagsListed: img.TagsListed, RegistryRequests: img.Requests, Tags: img.Tags, Previous: prev[img.Name]}
+		ji := Image{Name: img.Name, Repository: img.Repository, TagsListed: img.TagsListed, RegistryRequests: img.Requests,
+			TagsDropped: img.TagsDropped, TagPages: img.Pages, Credentials: img.Credentials, Tags: img.Tags, Previous: prev[img.Name]}
 		if ji.Previous == nil {
 			ji.Previous = []string{}
 		}
@@ -138,6 +163,9 @@ func NewDocument(command string, r *pass.Result) *Document {
 			ji.Error = img.Problem.Error()
 		}
 		d.Images = append(d.Images, ji)
+	}
+	for _, reg := range r.Registries {
+		d.Registries = append(d.Registries, Registry{Host: reg.Host, Requests: reg.Requests, Pings: reg.Pings, Tokens: reg.Tokens, Pages: reg.Pages, Heads: reg.Heads})
 	}
 	for _, a := range r.Attempts {
 		ja := Attempt{Attempt: a.Number, Base: a.Base, Commit: a.Commit, Pushed: a.Pushed}

@@ -7,9 +7,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/uptick-gitops/uptick/cmd/uptick/config"
 	"github.com/uptick-gitops/uptick/gitops"
@@ -266,9 +269,86 @@ func (r *runner) checkout(ctx context.Context, dir string) (*gitops.Repo, error)
 	return gitops.Checkout(ctx, r.cfg.Git, dir, gitops.WithLogger(r.log), gitops.WithGetenv(r.opts.Getenv))
 }
 
+// scanAuth is an image's credential source for the scanner: usernames and
+// passwords read from the variables the config names (checked by
+// Preflight).
+func (r *runner) scanAuth(a config.ImageAuth) scan.Auth {
+	out := scan.Auth{DockerConfig: a.DockerConfig, Provider: a.Provider}
+	if a.UsernameEnv != "" || a.PasswordEnv != "" {
+		out.Username, out.Password = r.opts.Getenv(a.UsernameEnv), r.opts.Getenv(a.PasswordEnv)
+		out.From = fmt.Sprintf("environment variables %s and %s", a.UsernameEnv, a.PasswordEnv)
+	}
+	return out
+}
+
+// statsOf is the request count of the registry of repository.
+func statsOf(stats []scan.RegistryStats, repository string) int {
+	host := registryHost(repository)
+	for _, s := range stats {
+		if s.Host == host {
+			return s.Requests
+		}
+	}
+	return 0
+}
+
+// registryHost is the registry part of a repository reference.
+func registryHost(repository string) string {
+	ref, err := name.NewRepository(repository)
+	if err != nil {
+		return ""
+	}
+	return ref.RegistryStr()
+}
+
+// defaultDockerConfig is where the docker CLI looks: $DOCKER_CONFIG, else
+// ~/.docker.
+func (r *runner) defaultDockerConfig() string {
+	if d := r.opts.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
+	}
+	home := r.opts.Getenv("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		home = h
+	}
+	return filepath.Join(home, ".docker", "config.json")
+}
+
 func (r *runner) newScanner() (*scan.Scanner, error) {
 	cfg := r.cfg
 	opts := []scan.Option{scan.WithLogger(r.log), scan.WithUserAgent(r.opts.UserAgent)}
+	if p := r.defaultDockerConfig(); p != "" {
+		opts = append(opts, scan.WithDockerConfig(p))
+	}
+	switch {
+	case cfg.Scan.Retries > 0:
+		opts = append(opts, scan.WithRetries(cfg.Scan.Retries))
+	case cfg.Scan.Retries < 0:
+		opts = append(opts, scan.WithRetries(0))
+	}
+	if l := cfg.Scan.Limits; l != (config.ScanLimits{}) {
+		if l.PageSize > 0 {
+			opts = append(opts, scan.WithPageSize(l.PageSize))
+		}
+		if l.Pages > 0 {
+			opts = append(opts, scan.WithMaxPages(l.Pages))
+		}
+		if l.PageBytes > 0 {
+			opts = append(opts, scan.WithMaxPageBytes(l.PageBytes))
+		}
+		if l.Tags > 0 {
+			opts = append(opts, scan.WithMaxTags(l.Tags))
+		}
+	}
+	for _, reg := range cfg.Scan.Registries {
+		if reg.RPS > 0 {
+			opts = append(opts, scan.WithRegistryRate(reg.Host, reg.RPS))
+		}
+	}
 	if cfg.Scan.Concurrency > 0 {
 		opts = append(opts, scan.WithConcurrency(cfg.Scan.Concurrency))
 	}
@@ -306,12 +386,13 @@ func (r *runner) selectImages(ctx context.Context, scanner *scan.Scanner) map[up
 	defer func() { r.res.Durations.Scan += time.Since(start) }()
 	targets := make([]scan.Target, len(cfg.Images))
 	for i, img := range cfg.Images {
-		targets[i] = scan.Target{Name: img.Name, Repository: img.Repository, DockerConfig: img.DockerConfig}
+		targets[i] = scan.Target{Name: img.Name, Repository: img.Repository, Auth: r.scanAuth(img.Auth)}
 	}
 	results := scanner.Scan(ctx, targets)
+	defer func() { r.res.Registries = scanner.Stats() }()
 	chosen := make(map[update.PolicyRef]update.Image, len(results))
 	for i, sr := range results {
-		img := Image{Image: cfg.Images[i], TagsListed: len(sr.Tags), Requests: sr.Requests}
+		img := Image{Image: cfg.Images[i], TagsListed: len(sr.Tags), TagsDropped: sr.Dropped, Pages: sr.Pages, Requests: sr.Requests, Credentials: sr.Source}
 		if r.opts.Until == Scan || r.opts.ListTags {
 			img.Tags = sr.Tags
 		}
@@ -353,7 +434,9 @@ func (r *runner) pick(ctx context.Context, scanner *scan.Scanner, t scan.Target,
 	}
 	img.Chosen = update.Image{Repository: img.Repository, Tag: choice.Tag}
 	if img.PinDigest {
+		before := statsOf(scanner.Stats(), t.Repository)
 		d, err := scanner.Digest(ctx, t, choice.Tag)
+		img.Requests += statsOf(scanner.Stats(), t.Repository) - before
 		if err != nil {
 			fail(StepDigest, fmt.Errorf("resolving the digest of tag %q: %w", choice.Tag, err))
 			return
