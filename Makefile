@@ -48,7 +48,7 @@ bench:
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := update:FuzzRewrite policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
-	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles
+	scan:FuzzRetryAfter scan:FuzzScrub scan:FuzzNextLink scan:FuzzParseChallenges scan:FuzzDecodePage gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; \

@@ -416,6 +416,9 @@ func (s *Scanner) listTags(ctx context.Context, sess *session, tl *tagList) erro
 			}
 			link = withPageSize(base, n, pg.last)
 		}
+		if link.Host == base.Host && link.Scheme == "http" && base.Scheme == "https" {
+			return &PlainHTTPError{Host: link.Host}
+		}
 		if link.Host != base.Host || link.Scheme != base.Scheme {
 			return fmt.Errorf("the registry's Link header points to %s, not to %s: refusing to follow it", redactURL(link), base.Host)
 		}

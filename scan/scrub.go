@@ -137,6 +137,9 @@ func (s *secretSet) scrub(msg string, limit int) string {
 		s.mu.RUnlock()
 	}
 	msg = authHeaderPattern.ReplaceAllStringFunc(msg, func(m string) string {
+		if strings.Contains(m, redacted) || strings.HasSuffix(m, redacted[1:len(redacted)-1]) {
+			return m // already scrubbed as a known secret
+		}
 		sub := authHeaderPattern.FindStringSubmatch(m)
 		switch {
 		case sub[1] != "":
