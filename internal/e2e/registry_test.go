@@ -102,3 +102,46 @@ func TestStuckRegistry(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestsPerRun: five images on one registry cost one ping and one
+// tag-list page each (six requests, where each repository used to ping
+// for itself, after a failing HTTPS probe), as the registry counts them
+// and as the JSON report says, per image and per registry.
+func TestRequestsPerRun(t *testing.T) {
+	f := newFleet(t, 5)
+	cfg := f.writeConfig("uptick.yaml", configSpec{})
+	before := f.registryRequests.Load()
+	res := uptick(t, nil, "scan", "--config", cfg, "--output", "json")
+	if res.code != 0 {
+		t.Fatalf("exit %d:\n%s", res.code, res)
+	}
+	served := f.registryRequests.Load() - before
+	var rep struct {
+		Images []struct {
+			Name             string `json:"name"`
+			RegistryRequests int    `json:"registryRequests"`
+			TagPages         int    `json:"tagPages"`
+			TagsListed       int    `json:"tagsListed"`
+		} `json:"images"`
+		Registries []struct {
+			Host                           string `json:"host"`
+			Requests, Pings, Tokens, Pages int
+		} `json:"registries"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, res)
+	}
+	sum := 0
+	for _, img := range rep.Images {
+		sum += img.RegistryRequests
+		if img.TagPages != 1 || img.TagsListed != 1 {
+			t.Errorf("%s: %d pages, %d tags, want 1 and 1", img.Name, img.TagPages, img.TagsListed)
+		}
+	}
+	if served != 6 || sum != 6 {
+		t.Errorf("the registry served %d requests, the report counts %d, want 6 (1 ping + 5 pages)", served, sum)
+	}
+	if len(rep.Registries) != 1 || rep.Registries[0].Host != f.host || rep.Registries[0].Requests != 6 || rep.Registries[0].Pings != 1 || rep.Registries[0].Pages != 5 {
+		t.Errorf("registries = %+v, want one with 6 requests, 1 ping, 5 pages", rep.Registries)
+	}
+}
