@@ -28,6 +28,9 @@ type runOptions struct {
 	daemon     bool
 	output     string
 	timeout    time.Duration
+	// flux and automation: Flux objects as the config (--flux, --automation).
+	flux       string
+	automation string
 }
 
 func newCmdRun(streams ioStreams, g *globalOptions) *cobra.Command {
@@ -70,10 +73,11 @@ func addPassFlags(cmd *cobra.Command, opts *runOptions, workdir bool) {
 	}
 	cmd.Flags().StringVarP(&opts.output, "output", "o", outputText, "summary format: text or json")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", defaultTimeout, "give up on a pass that takes longer than this (0: never); commit and push keep a share of it")
+	addFluxFlags(cmd, opts)
 }
 
 func runRun(ctx context.Context, opts *runOptions) error {
-	log, cfg, err := setupGit(opts.global, opts.streams, opts.output, opts.configFile)
+	log, cfg, err := setupGit(opts)
 	if err != nil {
 		return err
 	}

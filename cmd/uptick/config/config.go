@@ -136,6 +136,9 @@ type Image struct {
 	// expanded.
 	Auth      ImageAuth
 	PinDigest bool
+	// Suspended images are not scanned and their markers are left alone
+	// (a Flux ImagePolicy or ImageRepository with spec.suspend).
+	Suspended bool
 }
 
 // Config is a loaded, defaulted and validated config file.
@@ -151,6 +154,14 @@ type Config struct {
 	Scan     ScanSpec
 	Update   UpdateSpec
 	Schedule string
+
+	// RenderMessage, when set, renders the commit message in place of
+	// Git.Commit.MessageTemplate (a Flux automation's template over Flux's
+	// template data); images are the chosen ones, by marker reference.
+	RenderMessage func(changes []update.Change, images map[update.PolicyRef]update.Image) (string, error)
+	// Warnings are things the config declares that uptick does differently
+	// (from Flux objects); reported with every pass.
+	Warnings []string
 }
 
 // Load reads and parses a config file. Errors are *Error (bad input).
@@ -160,6 +171,16 @@ func Load(file string) (*Config, error) {
 		return nil, &Error{File: file, Problems: []*FieldError{{Err: readError(err)}}}
 	}
 	return Parse(file, data)
+}
+
+// LoadBase reads a config file whose images may come from elsewhere
+// (Flux objects, see FromFlux): `images:` may be empty.
+func LoadBase(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &Error{File: file, Problems: []*FieldError{{Err: readError(err)}}}
+	}
+	return parse(file, data, true)
 }
 
 // readError says why a config file cannot be read, without Go's
@@ -175,6 +196,10 @@ func readError(err error) error {
 // Parse decodes, defaults and validates a config file's content; file names
 // it in errors. Errors are *Error listing every problem found.
 func Parse(file string, data []byte) (*Config, error) {
+	return parse(file, data, false)
+}
+
+func parse(file string, data []byte, imagesOptional bool) (*Config, error) {
 	fail := func(line int, err error) (*Config, error) {
 		return nil, &Error{File: file, Problems: []*FieldError{{Line: line, Err: err}}}
 	}
@@ -199,7 +224,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err := root.Decode(&f); err != nil {
 		return fail(root.Line, err)
 	}
-	v := &validator{lines: c.lines, names: names}
+	v := &validator{lines: c.lines, names: names, imagesOptional: imagesOptional}
 	cfg := v.resolve(file, f)
 	if len(v.problems) > 0 {
 		return nil, &Error{File: file, Problems: v.problems}
@@ -243,6 +268,8 @@ type validator struct {
 	lines    map[string]int
 	names    map[int]string // image index → its name, for messages
 	problems []*FieldError
+	// imagesOptional: the images come from Flux objects.
+	imagesOptional bool
 }
 
 // add records a problem with the field at path (a raw path such as
@@ -326,7 +353,7 @@ func (v *validator) resolve(file string, f File) *Config {
 	if f.Sync != nil {
 		v.add("sync", errors.New("not supported by this version of uptick yet"))
 	}
-	if len(f.Images) == 0 {
+	if len(f.Images) == 0 && !v.imagesOptional {
 		v.add("images", errors.New("at least one image is required"))
 	}
 	seen := map[update.PolicyRef]int{}

@@ -75,7 +75,7 @@ func publishReserve(timeout time.Duration) time.Duration {
 // carries on; a failure that stops the pass is Result.Fatal.
 func Run(ctx context.Context, cfg *config.Config, opts Options) *Result {
 	opts.setDefaults()
-	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, res: &Result{Until: opts.Until, DryRun: opts.Until < Publish, Started: opts.Now(), Branch: cfg.Git.Push.Branch}}
+	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, res: &Result{Until: opts.Until, DryRun: opts.Until < Publish, Started: opts.Now(), Branch: cfg.Git.Push.Branch, ConfigWarnings: cfg.Warnings}}
 	defer func() { r.res.Durations.Total = time.Since(r.res.Started) }()
 
 	// Checkout and scan stop at the pass deadline less a reserve; rewrite,
@@ -234,9 +234,14 @@ func (r *runner) rewrite(ctx context.Context, dir string, images map[update.Poli
 	if len(res.Files) == 0 {
 		return gitops.Rewrite{}, nil
 	}
-	msg, err := gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, gitChanges(res.Changes))
+	var msg string
+	if r.cfg.RenderMessage != nil {
+		msg, err = r.cfg.RenderMessage(res.Changes, images)
+	} else {
+		msg, err = gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, gitChanges(res.Changes))
+	}
 	if err != nil {
-		return gitops.Rewrite{}, &rewriteError{err}
+		return gitops.Rewrite{}, &rewriteError{fmt.Errorf("commit message: %w", err)}
 	}
 	files := make([]string, len(res.Files))
 	for i, f := range res.Files {
@@ -384,19 +389,32 @@ func (r *runner) selectImages(ctx context.Context, scanner *scan.Scanner) map[up
 	cfg := r.cfg
 	start := time.Now()
 	defer func() { r.res.Durations.Scan += time.Since(start) }()
-	targets := make([]scan.Target, len(cfg.Images))
+	var targets []scan.Target
+	var active []int // config index of each target
 	for i, img := range cfg.Images {
-		targets[i] = scan.Target{Name: img.Name, Repository: img.Repository, Auth: r.scanAuth(img.Auth)}
+		if img.Suspended {
+			continue
+		}
+		targets = append(targets, scan.Target{Name: img.Name, Repository: img.Repository, Auth: r.scanAuth(img.Auth)})
+		active = append(active, i)
 	}
 	results := scanner.Scan(ctx, targets)
 	defer func() { r.res.Registries = scanner.Stats() }()
-	chosen := make(map[update.PolicyRef]update.Image, len(results))
-	for i, sr := range results {
+	chosen := make(map[update.PolicyRef]update.Image, len(cfg.Images))
+	for _, img := range cfg.Images {
+		if img.Suspended {
+			// Flux leaves a suspended policy's markers alone; so do we,
+			// saying why.
+			chosen[img.Ref] = update.Image{Unavailable: "it is suspended (spec.suspend)"}
+		}
+	}
+	for k, sr := range results {
+		i := active[k]
 		img := Image{Image: cfg.Images[i], TagsListed: len(sr.Tags), TagsDropped: sr.Dropped, Pages: sr.Pages, Requests: sr.Requests, Credentials: sr.Source}
 		if r.opts.Until == Scan || r.opts.ListTags {
 			img.Tags = sr.Tags
 		}
-		r.pick(ctx, scanner, targets[i], sr, &img)
+		r.pick(ctx, scanner, targets[k], sr, &img)
 		switch {
 		case img.Selected:
 			chosen[img.Ref] = img.Chosen

@@ -33,6 +33,7 @@ type Step string
 
 // The steps problems are reported under.
 const (
+	StepConfig   Step = "config"
 	StepCheckout Step = "checkout"
 	StepScan     Step = "scan"
 	StepPolicy   Step = "policy"
@@ -65,6 +66,9 @@ type Result struct {
 	Started   time.Time
 	// Registries are the requests the scan made, per registry.
 	Registries []scan.RegistryStats
+	// ConfigWarnings are the config's own warnings (what Flux objects
+	// declare that uptick does differently).
+	ConfigWarnings []string
 }
 
 // Durations are per-step wall times.
@@ -170,15 +174,18 @@ func (r *Result) Errors() []*Problem {
 	return out
 }
 
-// Warnings returns the final attempt's warnings.
+// Warnings returns the config's warnings and the final attempt's.
 func (r *Result) Warnings() []*Problem {
+	var out []*Problem
+	for _, w := range r.ConfigWarnings {
+		out = append(out, &Problem{Step: StepConfig, Err: errors.New(w)})
+	}
 	a := r.Last()
 	if a == nil || a.Update == nil {
-		return nil
+		return out
 	}
-	out := make([]*Problem, len(a.Update.Warnings))
-	for i, w := range a.Update.Warnings {
-		out[i] = &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)}
+	for _, w := range a.Update.Warnings {
+		out = append(out, &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)})
 	}
 	return out
 }
