@@ -463,7 +463,7 @@ func (s *Scanner) readPage(ctx context.Context, client *http.Client, sess *sessi
 	if resp.StatusCode != http.StatusOK {
 		return nil, resp.StatusCode, statusError(resp, sess.secrets())
 	}
-	if err := decodePage(resp.Body, pg, s.opts.maxPageBytes, room, s.opts.maxTags); err != nil {
+	if err := readPageBody(resp.Body, pg, s.opts.maxPageBytes, room, s.opts.maxTags); err != nil {
 		var te *TimeoutError
 		if errors.As(err, &te) {
 			return nil, resp.StatusCode, te

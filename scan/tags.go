@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,6 +73,42 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 		return n, errPageTooLarge
 	}
 	return n, err
+}
+
+// readPage reads one tag-list page body (at most maxBytes of it) and
+// decodes it: in one go when it is the usual {"tags": [strings]}, token
+// by token (decodePage) when it holds anything else there, so an odd page
+// costs time, never correctness.
+func readPageBody(r io.Reader, pg *page, maxBytes int64, room, maxTags int) error {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(&cappedReader{r: r, limit: maxBytes}); err != nil {
+		if errors.Is(err, errPageTooLarge) {
+			return &LimitError{What: "bytes in one page", Limit: int(maxBytes), Option: "scan.limits.pageBytes"}
+		}
+		return fmt.Errorf("reading the tag list: %w", err)
+	}
+	var doc struct {
+		Tags []string `json:"tags"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		return decodePage(bytes.NewReader(buf.Bytes()), pg, maxBytes, room, maxTags)
+	}
+	pg.entries = len(doc.Tags)
+	if len(doc.Tags) > 0 {
+		pg.first, pg.last = doc.Tags[0], doc.Tags[len(doc.Tags)-1]
+	}
+	pg.tags = doc.Tags[:0]
+	for _, tag := range doc.Tags {
+		if !ValidTag(tag) {
+			pg.dropped++
+			continue
+		}
+		if len(pg.tags) >= room {
+			return &LimitError{What: "tags", Limit: maxTags, Option: "scan.limits.tags"}
+		}
+		pg.tags = append(pg.tags, tag)
+	}
+	return nil
 }
 
 // decodePage streams one tag-list page ({"name": ..., "tags": [...]}) from

@@ -77,7 +77,7 @@ func StartDistributionV3(t testing.TB, opts DistributionOptions) *DistributionV3
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 
-	d := &DistributionV3{Addr: FreeAddr(t), CAPEM: certPEM, Root: filepath.Join(dir, "data")}
+	d := &DistributionV3{Addr: FreeAddr(t), CAPEM: certPEM, Root: storageDir(t)}
 	auth := ""
 	if len(opts.Users) > 0 {
 		d.Issuer = startTokenIssuer(t, pair, opts.Users)
@@ -149,6 +149,20 @@ http:
 		time.Sleep(20 * time.Millisecond)
 	}
 	return d
+}
+
+// storageDir is where the registry keeps its data: in memory (/dev/shm)
+// when the machine has it, since seeding thousands of tags writes as many
+// small files, about 30 times faster there than on this machine's disk.
+func storageDir(t testing.TB) string {
+	t.Helper()
+	if info, err := os.Stat("/dev/shm"); err == nil && info.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "uptick-distribution-"); err == nil {
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return filepath.Join(t.TempDir(), "data")
 }
 
 // SeedTags adds tags to repo, each pointing at the manifest that tag from
