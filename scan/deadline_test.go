@@ -3,6 +3,7 @@ package scan_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -122,5 +123,34 @@ func TestImageBudget(t *testing.T) {
 	_, err = s.Digest(context.Background(), scan.Target{Repository: proxy.Host + "/app"}, "v1")
 	if !errors.As(err, &be) {
 		t.Errorf("Digest: err = %v, want a *BudgetError", err)
+	}
+}
+
+// TestStuckRegistryCostsOneTimeout: after one image's tag list timed out
+// on a registry, the images scanned after it on that registry fail at
+// once, naming the image that found it stuck, instead of each waiting.
+func TestStuckRegistryCostsOneTimeout(t *testing.T) {
+	healthy := newTestRegistry(t, nil)
+	proxy := testserver.StartFaultProxy(t, healthy.srv.URL, testserver.OnTagLists(testserver.Hang()))
+	s := newScanner(t, scan.WithIdleTimeout(300*time.Millisecond), scan.WithConcurrency(1), scan.WithInsecure(proxy.Host))
+	var targets []scan.Target
+	for i := range 4 {
+		targets = append(targets, scan.Target{Name: fmt.Sprintf("app%d", i), Repository: fmt.Sprintf("%s/app%d", proxy.Host, i)})
+	}
+	res := s.Scan(context.Background(), targets)
+	if !errors.Is(res[0].Err, scan.ErrTimeout) || !strings.Contains(res[0].Err.Error(), "no response headers within 300ms") {
+		t.Fatalf("first image: err = %v", res[0].Err)
+	}
+	for _, r := range res[1:] {
+		if !errors.Is(r.Err, scan.ErrTimeout) || !strings.Contains(r.Err.Error(), "skipped: "+proxy.Host+" did not answer image app0 in time earlier in this run") {
+			t.Errorf("%s: err = %v", r.Target.Name, r.Err)
+		}
+		if r.Requests != 0 {
+			t.Errorf("%s: %d requests, want none", r.Target.Name, r.Requests)
+		}
+	}
+	// The ping and the first image's tag list.
+	if n := proxy.Requests(); n != 2 {
+		t.Errorf("the stuck registry got %d requests, want 2", n)
 	}
 }
