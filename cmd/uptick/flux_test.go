@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -197,4 +198,49 @@ func TestFluxObjectsErrors(t *testing.T) {
 			t.Errorf("exit %d:\n%s", res.code, res.stderr)
 		}
 	})
+}
+
+// TestFluxObjectsFromCheckout: with --flux-from-checkout the Flux objects
+// are the ones kept in the repository itself, under update.paths.
+func TestFluxObjectsFromCheckout(t *testing.T) {
+	f := newFleet(t, "")
+	work := filepath.Join(f.dir, "work")
+	gitEnv := []string{"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org"}
+	run := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), gitEnv...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	run(f.dir, "clone", "-q", f.remote, work)
+	if err := os.MkdirAll(filepath.Join(work, "clusters", "flux-system"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "clusters", "flux-system", "images.yaml"), []byte(fmt.Sprintf(fluxObjects, f.host)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(work, "add", ".")
+	run(work, "commit", "-q", "-m", "flux image automation objects")
+	run(work, "push", "-q", "origin", "HEAD:main")
+
+	base := filepath.Join(f.dir, "base.yaml")
+	if err := os.WriteFile(base, []byte(fmt.Sprintf("git: {url: 'file://%s'}\nupdate: {paths: [clusters]}\n", f.remote)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := uptickCmd(context.Background(), nil, "run", "--config", base, "--flux-from-checkout")
+	if res.code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if got := f.git("log", "-1", "--format=%an|%s", "flux-auto"); got != "fluxcdbot|Automated image update by demo/fleet" {
+		t.Errorf("flux-auto's commit: %q", got)
+	}
+	if got := f.git("diff", "--name-only", "main", "flux-auto"); got != "clusters/prod/podinfo/deployment.yaml\nclusters/prod/redis/values.yaml" {
+		t.Errorf("files changed: %q", got)
+	}
+	if res := uptickCmd(context.Background(), nil, "scan", "--config", base, "--flux-from-checkout"); res.code != exitBadInput {
+		t.Errorf("scan --flux-from-checkout: exit %d, want %d (no checkout to read from)", res.code, exitBadInput)
+	}
 }

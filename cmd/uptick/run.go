@@ -31,6 +31,10 @@ type runOptions struct {
 	// flux and automation: Flux objects as the config (--flux, --automation).
 	flux       string
 	automation string
+	// fluxFromCheckout reads the Flux objects from the checkout
+	// (--flux-from-checkout); reconfigure does it for the pass.
+	fluxFromCheckout bool
+	reconfigure      func(dir string) (*config.Config, error)
 }
 
 func newCmdRun(streams ioStreams, g *globalOptions) *cobra.Command {
@@ -103,6 +107,7 @@ func runPass(ctx context.Context, opts *runOptions, log *slog.Logger, cfg *confi
 	res := pass.Run(ctx, cfg, pass.Options{
 		Until: opts.until, Workdir: opts.workdir, Timeout: opts.timeout,
 		Logger: log, Getenv: opts.global.getenv, UserAgent: "uptick/" + buildVersion(),
+		Reconfigure: opts.reconfigure,
 	})
 	return render(opts.streams, opts.output, opts.command, res)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,12 @@ type Options struct {
 	UserAgent string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Reconfigure, when set, is called once after the checkout with the
+	// work tree and returns the config the rest of the pass uses (Flux
+	// objects kept in the repository). Its git.branch must be the one
+	// checked out; a changed author, signing key or push branch takes a
+	// refresh of the checkout. Default none.
+	Reconfigure func(dir string) (*config.Config, error)
 }
 
 func (o *Options) setDefaults() {
@@ -128,6 +135,12 @@ func (r *runner) run(work, publish context.Context) {
 		if repo, err = r.checkout(work, dir); err != nil {
 			r.fatal(work, StepCheckout, err)
 			return
+		}
+		if r.opts.Reconfigure != nil {
+			if repo, err = r.reconfigure(work, dir, repo); err != nil {
+				r.fatal(work, StepConfig, err)
+				return
+			}
 		}
 	}
 
@@ -266,6 +279,30 @@ func workdir(dir string) (string, func(), error) {
 		return "", nil, fmt.Errorf("creating a temporary work directory: %w", err)
 	}
 	return tmp, func() { os.RemoveAll(tmp) }, nil
+}
+
+// reconfigure replaces the config with the one Options.Reconfigure reads
+// from the checkout, checking it as run checks a config before the
+// network, and checks out again when the git settings changed.
+func (r *runner) reconfigure(ctx context.Context, dir string, repo *gitops.Repo) (*gitops.Repo, error) {
+	cfg, err := r.opts.Reconfigure(repo.Dir())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Git.Branch != r.cfg.Git.Branch {
+		return nil, &badInput{fmt.Errorf("the configuration read from the checkout checks out branch %q, but branch %q was checked out: set git.branch to %q", cfg.Git.Branch, r.cfg.Git.Branch, cfg.Git.Branch)}
+	}
+	if err := cfg.Preflight(r.opts.Getenv); err != nil {
+		return nil, err
+	}
+	same := reflect.DeepEqual(cfg.Git, r.cfg.Git)
+	r.cfg = cfg
+	r.res.Branch = cfg.Git.Push.Branch
+	r.res.ConfigWarnings = cfg.Warnings
+	if same {
+		return repo, nil
+	}
+	return r.checkout(ctx, dir)
 }
 
 func (r *runner) checkout(ctx context.Context, dir string) (*gitops.Repo, error) {
