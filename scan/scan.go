@@ -410,8 +410,10 @@ func (s *Scanner) listTags(ctx context.Context, sess *session, tl *tagList) erro
 			// No Link ever: a full page of n may not be the last one (the
 			// registry honours n but does not link, as the spec allowed);
 			// ask for what follows its last tag.
+			// More than n is a registry that ignores n (Debian's 2.8):
+			// that was the whole list.
 			n, _ := strconv.Atoi(next.Query().Get("n"))
-			if n == 0 || pg.entries < n || pg.last == "" {
+			if n == 0 || pg.entries != n || pg.last == "" {
 				return nil
 			}
 			link = withPageSize(base, n, pg.last)
