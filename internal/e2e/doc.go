@@ -17,6 +17,10 @@
 //     request reaches the registry or the git server.
 //   - TestSignals, TestBrokenStdoutPipe: SIGTERM and SIGINT exit 3, and no
 //     temporary clone outlives any exit, SIGPIPE included.
+//   - TestStuckRegistry: beside a healthy registry, a fault-injecting proxy
+//     in front of a real one hangs, trickles its bodies or answers 429 with
+//     Retry-After: 3600; with default flags the run ends in bounded time,
+//     exits 1 naming the stuck image, and the healthy image is pushed.
 //   - TestWorkdirVolumeUnderReadOnlyRoot: a --workdir volume mounted under a
 //     read-only parent (unshare and a read-only bind mount).
 //   - TestPullRequestRuns, TestConcurrentPullRequestRuns,

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -81,27 +80,6 @@ func (r *prRepo) pulls() []*sdk.PullRequest {
 		r.t.Fatal(err)
 	}
 	return prs
-}
-
-// report is the part of `uptick run -o json` these tests read.
-type report struct {
-	PullRequests []struct {
-		Group, Branch, Base, Action, URL, State, Commit, Note, Error string
-		Number                                                       int64
-		Pushed                                                       bool
-		Closed                                                       []int64
-		Changes                                                      []struct{ File, Old, New string }
-	} `json:"pullRequests"`
-	Errors []struct{ Stage, Message string } `json:"errors"`
-}
-
-func parseReport(t *testing.T, res result) report {
-	t.Helper()
-	var rep report
-	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
-		t.Fatalf("the JSON report does not parse: %v\n%s", err, res)
-	}
-	return rep
 }
 
 // runPR runs `uptick run -o json` and returns its one pull request entry.

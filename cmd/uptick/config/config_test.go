@@ -54,7 +54,7 @@ func TestParseConfigValid(t *testing.T) {
 	if got := cfg.Images[1].Selector.Policer().String(); got != "numerical asc" {
 		t.Errorf("images[1] policy = %q", got)
 	}
-	if !cfg.Images[1].PinDigest || cfg.Images[0].DockerConfig != "/home/me/.docker/config.json" {
+	if !cfg.Images[1].PinDigest || cfg.Images[0].Auth.DockerConfig != "/home/me/.docker/config.json" {
 		t.Errorf("images not resolved: %+v", cfg.Images)
 	}
 	if cfg.Git.Push.Branch != "env/prod" || cfg.Git.Commit.SigningKey.PassphraseEnv != "GPG_PASSPHRASE" {
@@ -112,6 +112,14 @@ func TestParseConfigErrors(t *testing.T) {
 		{"mapping where a string belongs", git + "images: [{name: {x: 1}, repository: r.example/a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].name: want a string, got a mapping (line 2)"}},
 		{"string where a bool belongs", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, pinDigest: sure}]\n", []string{`images[0] (a).pinDigest: want true or false, got "sure" (line 2)`}},
 		{"string where a number belongs", git + img + "scan: {concurrency: lots}\n", []string{`scan.concurrency: want a number, got "lots" (line 3)`}},
+		{"unknown provider", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, auth: {provider: oracle}}]\n", []string{`images[0] (a).auth.provider: unknown provider "oracle" (want one of aws, google, azure) (line 2)`}},
+		{"username without password", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, auth: {usernameEnv: U}}]\n", []string{"images[0] (a).auth.passwordEnv: required with usernameEnv"}},
+		{"two credential sources", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, auth: {provider: aws, dockerConfig: /c.json}}]\n", []string{"images[0] (a).auth: give one of dockerConfig, usernameEnv/passwordEnv or provider"}},
+		{"registry tuned twice", git + img + "scan: {registries: [{host: r.example, rps: 1}, {host: r.example, rps: 2}]}\n", []string{`scan.registries[1].host: "r.example" is already tuned by scan.registries[0]`}},
+		{"negative rps", git + img + "scan: {registries: [{host: r.example, rps: -1}]}\n", []string{"scan.registries[0].rps: must be a positive number of requests per second, got -1"}},
+		{"negative limit", git + img + "scan: {limits: {pageBytes: -5}}\n", []string{"scan.limits.pageBytes: must not be negative, got -5"}},
+		{"negative scan timeout", git + img + "scan: {timeout: -1s}\n", []string{"scan.timeout: must not be negative, got -1s (line 3)"}},
+		{"number where a duration belongs", git + img + "scan: {requestTimeout: 30}\n", []string{`scan.requestTimeout: want a duration such as 30s or 2m, got "30" (line 3)`}},
 		{"malformed yaml", "git: [\n", []string{"c.yaml: not valid YAML: "}},
 		{"empty", "", []string{"c.yaml: empty config"}},
 		{"only a comment", "# nothing\n", []string{"c.yaml: empty config"}},

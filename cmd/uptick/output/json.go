@@ -44,6 +44,8 @@ type Document struct {
 	// PullRequests are the pull requests of a run with
 	// git.push.pullRequest, one per group; empty otherwise.
 	PullRequests []PullRequest `json:"pullRequests"`
+	// Registries are the requests the scan made per registry.
+	Registries []Registry `json:"registries"`
 }
 
 // PullRequest is what a run did with one group's pull request.
@@ -75,14 +77,35 @@ type PullRequest struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Registry is the traffic to one registry.
+type Registry struct {
+	Host string `json:"host"`
+	// Requests counts every round trip (retries, token requests included).
+	Requests int `json:"requests"`
+	// Pings, Tokens, Pages and Heads count first attempts of each kind.
+	Pings  int `json:"pings"`
+	Tokens int `json:"tokens"`
+	Pages  int `json:"pages"`
+	Heads  int `json:"heads"`
+}
+
 // Image is one configured image's outcome.
 type Image struct {
 	Name       string `json:"name"`
 	Repository string `json:"repository"`
 	TagsListed int    `json:"tagsListed"`
 	// RegistryRequests counts HTTP round trips; 0 for an image that
-	// shares another's listing.
+	// shares another's listing. The registry's ping and a shared token
+	// count for the first image that needed them.
 	RegistryRequests int `json:"registryRequests"`
+	// TagsDropped counts tags the registry sent that are not valid OCI
+	// tags; they are in no list.
+	TagsDropped int `json:"tagsDropped"`
+	// TagPages counts the tag-list pages read.
+	TagPages int `json:"tagPages"`
+	// Credentials says where the image's registry credentials came from
+	// (or were looked for); never a secret.
+	Credentials string `json:"credentials,omitempty"`
 	// Tags are every tag listed (scan, demo).
 	Tags   []string `json:"tags,omitzero"`
 	Tag    string   `json:"tag,omitempty"`
@@ -153,6 +176,7 @@ func NewDocument(command string, r *pass.Result) *Document {
 		Branch:        r.Branch,
 		Attempts:      []Attempt{},
 		PullRequests:  []PullRequest{},
+		Registries:    []Registry{},
 		DurationsMs: Durations{
 			Checkout: ms(r.Durations.Checkout), Scan: ms(r.Durations.Scan), Update: ms(r.Durations.Update),
 			Commit: ms(r.Durations.Commit), Push: ms(r.Durations.Push), Total: ms(r.Durations.Total),
@@ -160,7 +184,8 @@ func NewDocument(command string, r *pass.Result) *Document {
 	}
 	prev := r.Previous()
 	for _, img := range r.Images {
-		ji := Image{Name: img.Name, Repository: img.Repository, TagsListed: img.TagsListed, RegistryRequests: img.Requests, Tags: img.Tags, Previous: prev[img.Name]}
+		ji := Image{Name: img.Name, Repository: img.Repository, TagsListed: img.TagsListed, RegistryRequests: img.Requests,
+			TagsDropped: img.TagsDropped, TagPages: img.Pages, Credentials: img.Credentials, Tags: img.Tags, Previous: prev[img.Name]}
 		if ji.Previous == nil {
 			ji.Previous = []string{}
 		}
@@ -171,6 +196,9 @@ func NewDocument(command string, r *pass.Result) *Document {
 			ji.Error = img.Problem.Error()
 		}
 		d.Images = append(d.Images, ji)
+	}
+	for _, reg := range r.Registries {
+		d.Registries = append(d.Registries, Registry{Host: reg.Host, Requests: reg.Requests, Pings: reg.Pings, Tokens: reg.Tokens, Pages: reg.Pages, Heads: reg.Heads})
 	}
 	for _, a := range r.Attempts {
 		ja := Attempt{Attempt: a.Number, Base: a.Base, Commit: a.Commit, Pushed: a.Pushed}

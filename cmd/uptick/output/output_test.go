@@ -13,6 +13,7 @@ import (
 	"github.com/uptick-gitops/uptick/cmd/uptick/config"
 	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 	"github.com/uptick-gitops/uptick/gitops"
+	"github.com/uptick-gitops/uptick/scan"
 	"github.com/uptick-gitops/uptick/update"
 )
 
@@ -24,7 +25,7 @@ func sample() *pass.Result {
 		Until:  pass.Publish,
 		Branch: "main",
 		Images: []pass.Image{
-			{Image: config.Image{Name: "flux-system:app", Ref: ref, Repository: "r.example/app"}, TagsListed: 3, Requests: 2,
+			{Image: config.Image{Name: "flux-system:app", Ref: ref, Repository: "r.example/app"}, TagsListed: 3, TagsDropped: 1, Pages: 1, Requests: 2, Credentials: "docker config /c.json (auths[\"r.example\"])",
 				Chosen: update.Image{Repository: "r.example/app", Tag: "1.2.0"}, Selected: true},
 			{Image: config.Image{Name: "db", Ref: update.PolicyRef{Name: "db"}, Repository: "r.example/db"},
 				Problem: &pass.Problem{Step: pass.StepScan, Image: "db", Err: errors.New(`image db: listing tags of "r.example/db": not found`)}},
@@ -38,7 +39,8 @@ func sample() *pass.Result {
 					Warnings: []update.Warning{{File: "apps/db.yaml", Line: 4, Message: `skipped: image "db" was not updated this pass`}},
 				}},
 		},
-		Durations: pass.Durations{Scan: 1500 * time.Microsecond, Total: 2 * time.Second},
+		Durations:  pass.Durations{Scan: 1500 * time.Microsecond, Total: 2 * time.Second},
+		Registries: []scan.RegistryStats{{Host: "r.example", Requests: 3, Pings: 1, Pages: 1, Heads: 1}},
 	}
 }
 
@@ -50,6 +52,7 @@ func TestText(t *testing.T) {
 	want := `IMAGE            REPOSITORY     TAGS  SELECTED
 flux-system:app  r.example/app  3     1.2.0
 db               r.example/db   0     failed: see errors
+flux-system:app: 1 tags left out: not valid OCI tags
 
 changes (1 in 1 files):
   apps/app.yaml:1 Deployment/prod/app
@@ -80,7 +83,7 @@ func TestJSON(t *testing.T) {
 	want := Document{
 		SchemaVersion: 1, Command: "run",
 		Images: []Image{
-			{Name: "flux-system:app", Repository: "r.example/app", TagsListed: 3, RegistryRequests: 2, Tag: "1.2.0", Image: "r.example/app:1.2.0", Previous: []string{"r.example/app:1.1.0"}},
+			{Name: "flux-system:app", Repository: "r.example/app", TagsListed: 3, TagsDropped: 1, TagPages: 1, Credentials: "docker config /c.json (auths[\"r.example\"])", RegistryRequests: 2, Tag: "1.2.0", Image: "r.example/app:1.2.0", Previous: []string{"r.example/app:1.1.0"}},
 			{Name: "db", Repository: "r.example/db", Previous: []string{}, Error: `image db: listing tags of "r.example/db": not found`},
 		},
 		Changes:      []Change{{File: "apps/app.yaml", Line: 1, Object: "Deployment/prod/app", Policy: "flux-system:app", Image: "flux-system:app", Old: "r.example/app:1.1.0", New: "r.example/app:1.2.0"}},
@@ -91,6 +94,7 @@ func TestJSON(t *testing.T) {
 		Attempts:     []Attempt{{Attempt: 1, Base: "aaa", Commit: "bbb", Error: "push rejected"}, {Attempt: 2, Base: "ccc", Commit: "0123456789abcdef", Pushed: true}},
 		DurationsMs:  Durations{Scan: 1, Total: 2000},
 		PullRequests: []PullRequest{},
+		Registries:   []Registry{{Host: "r.example", Requests: 3, Pings: 1, Pages: 1, Heads: 1}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("document (-want +got):\n%s", diff)

@@ -57,6 +57,11 @@ func writeImages(b *strings.Builder, r *pass.Result) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", img.Name, img.Repository, img.TagsListed, sel)
 	}
 	tw.Flush()
+	for _, img := range r.Images {
+		if img.TagsDropped > 0 {
+			fmt.Fprintf(b, "%s: %d tags left out: not valid OCI tags\n", img.Name, img.TagsDropped)
+		}
+	}
 }
 
 func writeChanges(b *strings.Builder, r *pass.Result) {

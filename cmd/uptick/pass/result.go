@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/uptick-gitops/uptick/cmd/uptick/config"
+	"github.com/uptick-gitops/uptick/scan"
 	"github.com/uptick-gitops/uptick/update"
 )
 
@@ -32,6 +33,7 @@ type Step string
 
 // The steps problems are reported under.
 const (
+	StepConfig   Step = "config"
 	StepCheckout Step = "checkout"
 	StepScan     Step = "scan"
 	StepPolicy   Step = "policy"
@@ -66,6 +68,11 @@ type Result struct {
 	// Durations are the wall times spent in each step, summed over attempts.
 	Durations Durations
 	Started   time.Time
+	// Registries are the requests the scan made, per registry.
+	Registries []scan.RegistryStats
+	// ConfigWarnings are the config's own warnings (what Flux objects
+	// declare that uptick does differently).
+	ConfigWarnings []string
 }
 
 // Durations are per-step wall times.
@@ -78,10 +85,19 @@ type Image struct {
 	config.Image
 	// Tags are the tags listed, kept only when the caller asked for them.
 	Tags []string
-	// TagsListed counts the tags the registry returned.
+	// TagsListed counts the valid tags the registry returned.
 	TagsListed int
-	// Requests counts the registry round trips made for this image.
+	// TagsDropped counts the tags it returned that are not valid OCI tags
+	// (left out of every list).
+	TagsDropped int
+	// Pages counts the tag-list pages read.
+	Pages int
+	// Requests counts the registry round trips made for this image: its
+	// pages, retries and digest look-up, and the registry's ping and a
+	// token when this image was the first to need them.
 	Requests int
+	// Credentials says where the image's credentials came from.
+	Credentials string
 	// Chosen is the image the policy selected, set when OK.
 	Chosen update.Image
 	// Selected reports whether a tag was chosen (and its digest resolved,
@@ -167,9 +183,13 @@ func (r *Result) Errors() []*Problem {
 	return out
 }
 
-// Warnings returns the final attempt's warnings, then the pull requests'.
+// Warnings returns the config's warnings, the final attempt's, then the
+// pull requests'.
 func (r *Result) Warnings() []*Problem {
 	var out []*Problem
+	for _, w := range r.ConfigWarnings {
+		out = append(out, &Problem{Step: StepConfig, Err: errors.New(w)})
+	}
 	if a := r.Last(); a != nil && a.Update != nil {
 		for _, w := range a.Update.Warnings {
 			out = append(out, &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)})
