@@ -83,12 +83,12 @@ func BenchmarkApply(b *testing.B) {
 					}
 				}
 			})
-			// write syncs the file system once per pass; write-fsync-each
-			// syncs every temporary file instead, the scheme it replaced.
+			// write fdatasyncs the temporary files all at once (the
+			// default); write-syncfs syncs their file system once instead.
 			for _, mode := range []struct {
 				name string
 				opts []Option
-			}{{"write", nil}, {"write-fsync-each", []Option{withSyncEach}}} {
+			}{{"write", nil}, {"write-syncfs", []Option{withSyncFS}}} {
 				b.Run(mode.name, func(b *testing.B) {
 					// Alternate between two tags so every iteration rewrites the marked files.
 					tags := [2]map[PolicyRef]Image{fleetImages(f, "1.1.0"), fleetImages(f, "1.2.0")}
@@ -124,8 +124,8 @@ func BenchmarkGrepBaseline(b *testing.B) {
 	}
 }
 
-// withSyncEach makes Apply sync every temporary file itself.
-func withSyncEach(o *options) error {
-	o.syncEach = true
+// withSyncFS makes Apply sync each file system once instead of each file.
+func withSyncFS(o *options) error {
+	o.syncFS = true
 	return nil
 }

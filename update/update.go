@@ -225,7 +225,7 @@ type options struct {
 	dryRun      bool
 	concurrency int
 	maxFileSize int64
-	syncEach    bool
+	syncFS      bool // one syncfs per file system instead of fdatasync per file (benchmarks)
 	incremental *incremental
 }
 
