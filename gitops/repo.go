@@ -540,16 +540,9 @@ func (r *Repo) Commit(ctx context.Context, files []string, message string) (stri
 	if err != nil {
 		return "", fmt.Errorf("opening work tree %s: %w", r.dir, pathErrText(err))
 	}
-	for _, f := range changed {
-		if _, err := os.Lstat(filepath.Join(r.dir, filepath.FromSlash(f))); errors.Is(err, fs.ErrNotExist) {
-			if _, err := wt.Remove(f); err != nil {
-				return "", fmt.Errorf("staging deletion of %s: %w", f, pathErrText(err))
-			}
-			continue
-		}
-		if _, err := wt.Add(f); err != nil {
-			return "", fmt.Errorf("staging %s: %w", f, pathErrText(err))
-		}
+	indexSum, err := r.stageFiles(changed)
+	if err != nil {
+		return "", err
 	}
 	sig := object.Signature{
 		Name:  r.spec.Commit.Author.Name,
@@ -559,6 +552,10 @@ func (r *Repo) Commit(ctx context.Context, files []string, message string) (stri
 	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, SignKey: key})
 	if err != nil {
 		return "", fmt.Errorf("committing %d file(s) in %s: %w", len(changed), r.dir, pathErrText(err))
+	}
+	// The index now holds the commit's tree: the next refresh diffs from it.
+	if c, err := r.repo.CommitObject(hash); err == nil {
+		_ = writeIndexTree(filepath.Join(r.dir, git.GitDirName), c.TreeHash, indexSum)
 	}
 	r.opts.logger.Info("committed", "commit", hash.String(), "files", len(changed), "signed", key != nil)
 	return hash.String(), nil
