@@ -232,7 +232,7 @@ func openClone(dir, remoteURL string) (*git.Repository, error) {
 	if err != nil {
 		return nil, damaged("refs: %v", pathErrText(err))
 	}
-	if _, err := repo.Storer.Index(); err != nil {
+	if err := checkIndexFile(filepath.Join(dir, git.GitDirName, "index")); err != nil {
 		return nil, damaged("index: %v", pathErrText(err))
 	}
 	return repo, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"golang.org/x/sys/unix"
 )
 
 // The work tree is reset without hashing it. go-git's hard reset computes
@@ -104,50 +105,37 @@ func (r *Repo) resetWorktree(commit plumbing.Hash) error {
 	}
 	defer root.Close()
 
-	// Files whose stat no longer matches their entry are restored.
-	planned := make(map[string]bool, len(ops))
-	for _, o := range ops {
-		planned[o.path] = true
-	}
+	// What the work tree must hold afterwards: nil for files to write.
+	final := make(map[string]*index.Entry, len(entries)+len(ops))
 	for name, e := range entries {
-		if planned[name] {
-			continue
+		final[name] = e
+	}
+	for _, o := range ops {
+		if o.delete {
+			delete(final, o.path)
+			delete(entries, o.path)
+		} else {
+			final[o.path] = nil
 		}
-		clean, err := statClean(root, name, e, indexTime)
-		if err != nil {
-			return err
+	}
+	// One walk removes what the target does not have (untracked files,
+	// stale tracked ones, links in the way) and finds files whose stat
+	// no longer matches their entry, which are written again.
+	sw := &sweeper{root: root, final: final, indexTime: indexTime, seen: make(map[string]bool, len(final))}
+	if err := sw.sweep(r.dir); err != nil {
+		return fmt.Errorf("cleaning work tree %s: %w", r.dir, err)
+	}
+	for name, e := range final {
+		if e != nil && !sw.seen[name] {
+			sw.unclean = append(sw.unclean, name)
 		}
-		if !clean {
-			ops = append(ops, op{path: name, hash: e.Hash, mode: e.Mode})
-		}
+	}
+	for _, name := range sw.unclean {
+		e := final[name]
+		ops = append(ops, op{path: name, hash: e.Hash, mode: e.Mode})
 	}
 	slices.SortFunc(ops, func(a, b op) int { return strings.Compare(a.path, b.path) })
 
-	// 1. Tracked files the target does not have.
-	for _, o := range ops {
-		if !o.delete {
-			continue
-		}
-		delete(entries, o.path)
-		if err := root.Remove(filepath.FromSlash(o.path)); err != nil && !isNotExist(err) {
-			if err := root.RemoveAll(filepath.FromSlash(o.path)); err != nil {
-				return fmt.Errorf("removing %s from the work tree: %w", o.path, pathErrText(err))
-			}
-		}
-	}
-	// 2. Untracked files, so no link left in the tree can redirect a write.
-	tracked := make(map[string]bool, len(entries)+len(ops))
-	for name := range entries {
-		tracked[name] = true
-	}
-	for _, o := range ops {
-		if !o.delete {
-			tracked[o.path] = true
-		}
-	}
-	if err := r.removeUntrackedOf(tracked); err != nil {
-		return err
-	}
 	// 3. New and changed files.
 	for _, o := range ops {
 		if o.delete {
@@ -161,6 +149,9 @@ func (r *Repo) resetWorktree(commit plumbing.Hash) error {
 	}
 	if len(ops) == 0 {
 		// The index is already the tree: keep it (and its stat data).
+		if ok && base == tree.Hash {
+			return nil
+		}
 		return writeIndexTree(gitDir, tree.Hash, indexSum)
 	}
 	idx.Entries = idx.Entries[:0]
@@ -255,39 +246,135 @@ func checkTreePath(p string) error {
 	return nil
 }
 
-// statClean reports whether the file at name still has the stat data its
-// entry recorded; a racily clean one (changed in the instant the index was
-// written, so an equal time proves nothing) is hashed.
-func statClean(root *os.Root, name string, e *index.Entry, indexTime time.Time) (bool, error) {
-	fi, err := root.Lstat(filepath.FromSlash(name))
+// sweeper walks the work tree once with directory descriptors (every
+// directory opened relative to its parent, never through a link), removes
+// what final does not list, and stats what it lists.
+type sweeper struct {
+	root      *os.Root
+	final     map[string]*index.Entry
+	indexTime time.Time
+	seen      map[string]bool
+	unclean   []string
+}
+
+func (s *sweeper) sweep(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		// Missing, under a file or a link now: written again, after the
-		// untracked entries in its way are gone.
-		return false, nil
+		return err
 	}
-	mode, err := filemode.NewFromOSFileMode(fi.Mode())
-	if err != nil || mode != e.Mode || uint32(fi.Size()) != e.Size || !fi.ModTime().Equal(e.ModifiedAt) {
-		return false, nil
+	_, err = s.dir(fd, "")
+	return err
+}
+
+// dir sweeps the directory open at fd (slash path rel; "" for the top),
+// closes fd, and returns how many entries are left in it.
+func (s *sweeper) dir(fd int, rel string) (int, error) {
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	list, err := f.ReadDir(-1)
+	if err != nil {
+		return 0, err
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uint32(st.Ino) != e.Inode || !time.Unix(st.Ctim.Unix()).Equal(e.CreatedAt) {
-			return false, nil
+	kept := 0
+	for _, de := range list {
+		name := de.Name()
+		p := name
+		if rel != "" {
+			p = rel + "/" + name
+		}
+		if rel == "" && name == git.GitDirName {
+			kept++
+			continue
+		}
+		e, tracked := s.final[p]
+		if de.IsDir() {
+			if tracked { // a file belongs here: it is written afterwards
+				if err := s.root.RemoveAll(filepath.FromSlash(p)); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return 0, fmt.Errorf("opening %s: %w", p, err)
+			}
+			n, err := s.dir(cfd, p)
+			if err != nil {
+				return 0, err
+			}
+			if n > 0 {
+				kept++
+			} else if err := unix.Unlinkat(fd, name, unix.AT_REMOVEDIR); err != nil {
+				return 0, fmt.Errorf("removing empty directory %s: %w", p, err)
+			}
+			continue
+		}
+		if !tracked {
+			if err := unix.Unlinkat(fd, name, 0); err != nil && err != unix.ENOENT {
+				return 0, fmt.Errorf("removing %s: %w", p, err)
+			}
+			continue
+		}
+		kept++
+		s.seen[p] = true
+		if e != nil && !s.clean(fd, name, e) {
+			s.unclean = append(s.unclean, p)
 		}
 	}
-	if fi.ModTime().Before(indexTime) {
-		return true, nil
+	return kept, nil
+}
+
+// clean reports whether name in the directory fd still has the stat data
+// its entry recorded; a racily clean one (changed in the instant the index
+// was written, so an equal time proves nothing) is hashed.
+func (s *sweeper) clean(dirfd int, name string, e *index.Entry) bool {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false
 	}
-	var data []byte
-	if mode == filemode.Symlink {
-		target, err := root.Readlink(filepath.FromSlash(name))
+	if !statMatches(&st, e) {
+		return false
+	}
+	if time.Unix(st.Mtim.Unix()).Before(s.indexTime) {
+		return true
+	}
+	data, err := readAt(dirfd, name, st.Mode&unix.S_IFMT == unix.S_IFLNK)
+	return err == nil && plumbing.ComputeHash(plumbing.BlobObject, data) == e.Hash
+}
+
+// statMatches compares a file's stat with its index entry: type and
+// executable bit, size, modification and change times, inode.
+func statMatches(st *unix.Stat_t, e *index.Entry) bool {
+	mode := fs.FileMode(st.Mode & 0o777)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	default:
+		return false
+	}
+	m, err := filemode.NewFromOSFileMode(mode)
+	return err == nil && m == e.Mode && uint32(st.Size) == e.Size && uint32(st.Ino) == e.Inode &&
+		time.Unix(st.Mtim.Unix()).Equal(e.ModifiedAt) && time.Unix(st.Ctim.Unix()).Equal(e.CreatedAt)
+}
+
+// readAt reads name in the directory dirfd (its target, for a link).
+func readAt(dirfd int, name string, link bool) ([]byte, error) {
+	if link {
+		buf := make([]byte, 4096)
+		n, err := unix.Readlinkat(dirfd, name, buf)
 		if err != nil {
-			return false, nil
+			return nil, err
 		}
-		data = []byte(target)
-	} else if data, err = root.ReadFile(filepath.FromSlash(name)); err != nil {
-		return false, nil
+		return buf[:n], nil
 	}
-	return plumbing.ComputeHash(plumbing.BlobObject, data) == e.Hash, nil
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // checkoutEntry writes o's blob at o.path and returns its index entry.
@@ -362,6 +449,26 @@ func statEntry(root *os.Root, name string, h plumbing.Hash, mode filemode.FileMo
 		e.Dev, e.Inode, e.UID, e.GID = uint32(st.Dev), uint32(st.Ino), st.Uid, st.Gid
 	}
 	return e, nil
+}
+
+// checkIndexFile checks that an index file is whole (its signature and
+// trailing checksum), which is what a run killed while writing it can
+// break, without decoding its entries. A missing index is an empty one.
+func checkIndexFile(name string) error {
+	b, err := os.ReadFile(name)
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return pathErrText(err)
+	}
+	if len(b) < 12+sha1.Size || string(b[:4]) != "DIRC" {
+		return errors.New("not a whole index file")
+	}
+	if sum := sha1.Sum(b[:len(b)-sha1.Size]); !bytes.Equal(sum[:], b[len(b)-sha1.Size:]) {
+		return errors.New("index checksum mismatch")
+	}
+	return nil
 }
 
 // readIndex decodes .git/index and returns it with the file's modification

@@ -10,7 +10,9 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // changeElsewhere commits what edit does in a fresh clone of bare's main
@@ -196,7 +198,7 @@ func TestRefreshResetsWithoutHashing(t *testing.T) {
 
 // A file whose stat matches its entry but that changed in the instant the
 // index was written is hashed, not trusted.
-func TestStatCleanRacy(t *testing.T) {
+func TestSweeperCleanRacy(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"a.yaml": "one\n"})
 	root, err := os.OpenRoot(dir)
@@ -204,6 +206,11 @@ func TestStatCleanRacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dirfd)
 	good := plumbing.ComputeHash(plumbing.BlobObject, []byte("one\n"))
 	e, err := statEntry(root, "a.yaml", good, filemode.Regular)
 	if err != nil {
@@ -211,30 +218,27 @@ func TestStatCleanRacy(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name      string
-		hash      plumbing.Hash
+		entry     func(e index.Entry) index.Entry
 		indexTime time.Time
 		want      bool
 	}{
-		{"index written later: trusted", plumbing.ZeroHash, e.ModifiedAt.Add(time.Second), true},
-		{"racy, same content", good, e.ModifiedAt, true},
-		{"racy, other content", plumbing.ZeroHash, e.ModifiedAt, false},
+		{"index written later: trusted", func(e index.Entry) index.Entry { e.Hash = plumbing.ZeroHash; return e }, e.ModifiedAt.Add(time.Second), true},
+		{"racy, same content", func(e index.Entry) index.Entry { return e }, e.ModifiedAt, true},
+		{"racy, other content", func(e index.Entry) index.Entry { e.Hash = plumbing.ZeroHash; return e }, e.ModifiedAt, false},
+		{"other size", func(e index.Entry) index.Entry { e.Size++; return e }, e.ModifiedAt.Add(time.Second), false},
+		{"other inode", func(e index.Entry) index.Entry { e.Inode++; return e }, e.ModifiedAt.Add(time.Second), false},
+		{"other change time", func(e index.Entry) index.Entry { e.CreatedAt = e.CreatedAt.Add(time.Nanosecond); return e }, e.ModifiedAt.Add(time.Second), false},
+		{"now executable", func(e index.Entry) index.Entry { e.Mode = filemode.Executable; return e }, e.ModifiedAt.Add(time.Second), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			entry := *e
-			entry.Hash = tt.hash
-			got, err := statClean(root, "a.yaml", &entry, tt.indexTime)
-			if err != nil || got != tt.want {
-				t.Errorf("statClean = %v, %v; want %v", got, err, tt.want)
+			entry := tt.entry(*e)
+			s := &sweeper{indexTime: tt.indexTime}
+			if got := s.clean(dirfd, "a.yaml", &entry); got != tt.want {
+				t.Errorf("clean = %v, want %v", got, tt.want)
 			}
 		})
 	}
-	// Any stat difference means not clean.
-	other := *e
-	other.Size++
-	if got, _ := statClean(root, "a.yaml", &other, e.ModifiedAt.Add(time.Second)); got {
-		t.Error("a size mismatch was trusted")
-	}
-	if got, _ := statClean(root, "missing.yaml", e, e.ModifiedAt.Add(time.Second)); got {
+	if (&sweeper{indexTime: e.ModifiedAt.Add(time.Second)}).clean(dirfd, "missing.yaml", e) {
 		t.Error("a missing file was trusted")
 	}
 }
