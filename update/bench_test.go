@@ -22,6 +22,9 @@ var benchTrees struct {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		os.Exit(crashChild())
+	}
 	code := m.Run()
 	for _, d := range benchTrees.tmp {
 		os.RemoveAll(d)
