@@ -64,3 +64,6 @@ func syncFS(fd int) error {
 		}
 	}
 }
+
+// datasync makes a file's data durable, and the metadata needed to read it.
+func datasync(fd int) error { return unix.Fdatasync(fd) }

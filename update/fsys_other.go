@@ -42,3 +42,6 @@ func readDirents(fd int, _ []byte, fn func(name []byte, typ uint8)) error {
 }
 
 func syncFS(int) error { return nil }
+
+// datasync makes a file durable (no fdatasync on every system).
+func datasync(fd int) error { return unix.Fsync(fd) }

@@ -232,7 +232,7 @@ func (w *worker) list(d *dirRef) {
 			if err := fstatat(d.fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				return // gone since it was listed
 			}
-			switch st.Mode & unix.S_IFMT {
+			switch uint32(st.Mode) & unix.S_IFMT {
 			case unix.S_IFDIR:
 				typ = unix.DT_DIR
 			case unix.S_IFREG:
@@ -331,7 +331,7 @@ func (w *worker) file(d *dirRef, name string) {
 		w.res.Changes = append(w.res.Changes, changes...)
 		return
 	}
-	if err := w.st.stage(d, name, fsMode(st.Mode), fc, changes); err != nil {
+	if err := w.st.stage(d, name, fsMode(uint32(st.Mode)), fc, changes); err != nil {
 		w.fail(rel, 0, err)
 	}
 }

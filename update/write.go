@@ -14,57 +14,61 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Writing is in two phases, so that durability costs one wait per pass
-// instead of one fsync after another, and no file is ever torn:
+// Every new content goes to a temporary file created beside its target
+// (O_EXCL, same directory, so the rename stays on one file system), with
+// the target's mode; it is made durable (fdatasync) and only then renamed
+// over its target. A crash before the rename leaves the target as it was
+// (and an unused temporary file); the rename is atomic and comes after
+// the new content is on disk, so after a crash each file is whole: old
+// or new.
 //
-//  1. stage: each new content goes to a temporary file created beside its
-//     target (O_EXCL, same directory, so the rename stays on one file
-//     system), with the target's mode, and is kept open;
-//  2. flush: every temporary file is made durable at once (fdatasync on
-//     syncWorkers threads, so the file system writes them together),
-//     then they are renamed over their targets, renameWorkers at a time.
+// The syncs and renames run in a pipeline beside the walk, on ioWorkers
+// goroutines, so the waits for the device overlap the parsing of the next
+// files, and many syncs are in flight at once (the file system writes
+// them together) instead of one fsync after another.
 //
-// A crash before a rename leaves the target as it was (and an unused
-// temporary file); a rename is atomic, and it happens only once the new
-// content is on disk, so after a crash each file is whole: old or new.
-//
-// One syncfs per file system would be a single call, and is as safe; it
-// is not the default because it also waits for everything else written to
-// that file system: measured on a shared machine, 11 ms when it was quiet
-// but 0.8 s and once 11 s while other processes were writing, where
-// fdatasync of the pass's own files took 5 to 50 ms (withSyncFS in the
-// benchmarks compares the two).
-//
-// Staged files hold their own descriptor and their directory's open until
-// the flush; when more than maxStagedFDs are held, the stager flushes
-// early, so a pass never runs out of file descriptors.
+// The other scheme measured (withSyncFS in the benchmarks): write every
+// temporary file, one syncfs per file system, then the renames. It is as
+// safe, but a syncfs also waits for everything else written to that file
+// system: on a shared machine 11 ms when it was quiet, but 0.8 s and once
+// 11 s while other processes were writing, where the pipeline's
+// fdatasyncs of the pass's own files took 5 to 50 ms.
 
-// maxStagedFDs bounds the descriptors held open by staged writes; the
-// stager keeps within half the process's limit too.
+// maxStagedFDs bounds the descriptors held open by the syncfs scheme's
+// staged writes; the stager keeps within a quarter of the process's limit
+// too. The pipeline holds at most pipeDepth+ioWorkers.
 const maxStagedFDs = 1024
 
-// syncWorkers is how many temporary files are fdatasync'ed at once, and
-// renameWorkers how many renames run at once: both mostly wait for the
-// device (a rename frees the old file's blocks), so more than the cores.
+// ioWorkers is how many syncs and renames run at once (they mostly wait
+// for the device: a rename also frees the old file's blocks), and
+// pipeDepth how many staged files may wait for one.
 const (
-	syncWorkers   = 32
-	renameWorkers = 8
+	ioWorkers = 16
+	pipeDepth = 64
 )
 
-// stager collects the staged writes of all workers and commits them.
+// stager commits the staged writes of all workers.
 type stager struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// res holds the committed files and changes, and failed writes.
+	res Result
+
+	// The pipeline (the default).
+	pipeline  bool
+	startOnce sync.Once
+	pipe      chan staged
+	wg        sync.WaitGroup
+	cancelled atomic.Bool
+
+	// The syncfs scheme: everything staged first.
 	pending []staged
 	fds     int // held by pending: temporary files and directories
 	maxFDs  int
-	perFile bool // fdatasync each file (the default), not syncfs
-	// res holds the committed files and changes, and failed writes.
-	res Result
 }
 
 type staged struct {
 	dir     *dirRef
-	fd      int // the temporary file, open until flushed
+	fd      int // the temporary file, open until committed
 	tmp     string
 	name    string
 	change  FileChange
@@ -72,12 +76,45 @@ type staged struct {
 }
 
 func newStager(o *options) *stager {
-	s := &stager{perFile: !haveSyncFS || !o.syncFS, maxFDs: maxStagedFDs}
+	s := &stager{pipeline: !haveSyncFS || !o.syncFS, maxFDs: maxStagedFDs}
 	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(4*maxStagedFDs) {
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && uint64(lim.Cur) < uint64(4*maxStagedFDs) {
 		s.maxFDs = max(8, int(lim.Cur)/4)
 	}
 	return s
+}
+
+// commit syncs one staged file and renames it into place, unless the pass
+// was cancelled; it releases the file's directory.
+func (s *stager) commit(p staged) {
+	err := retry(func() error { return datasync(p.fd) })
+	if cerr := unix.Close(p.fd); err == nil && cerr != nil {
+		err = cerr
+	}
+	switch {
+	case s.cancelled.Load():
+		unlinkat(p.dir.fd, p.tmp)
+		p.dir.release()
+		return
+	case err != nil:
+		err = fmt.Errorf("syncing the new content to disk: %w", err)
+	default:
+		if err = renameat(p.dir.fd, p.tmp, p.name); err != nil {
+			err = fmt.Errorf("replacing %q: %w", p.change.Path, err)
+		}
+	}
+	if err != nil {
+		unlinkat(p.dir.fd, p.tmp)
+	}
+	p.dir.release()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.res.Errors = append(s.res.Errors, &FileError{File: p.change.Path, Err: err})
+		return
+	}
+	s.res.Files = append(s.res.Files, p.change)
+	s.res.Changes = append(s.res.Changes, p.changes...)
 }
 
 // stage writes fc.After to a temporary file in d for name, to be renamed
@@ -86,6 +123,23 @@ func (s *stager) stage(d *dirRef, name string, mode fs.FileMode, fc FileChange, 
 	fd, tmp, err := writeTemp(d.fd, name, fc.After, mode)
 	if err != nil {
 		return err
+	}
+	if s.pipeline {
+		s.startOnce.Do(func() {
+			s.pipe = make(chan staged, pipeDepth)
+			for range ioWorkers {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					for p := range s.pipe {
+						s.commit(p)
+					}
+				}()
+			}
+		})
+		d.acquire()
+		s.pipe <- staged{dir: d, fd: fd, tmp: tmp, name: name, change: fc, changes: changes}
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,6 +164,11 @@ func (s *stager) stage(d *dirRef, name string, mode fs.FileMode, fc FileChange, 
 
 // flush makes the staged files durable and renames them into place.
 func (s *stager) flush() {
+	if s.pipe != nil {
+		close(s.pipe)
+		s.wg.Wait()
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.flushLocked()
@@ -122,22 +181,16 @@ func (s *stager) flushLocked() {
 	pending := s.pending
 	s.pending = nil
 	slices.SortFunc(pending, func(a, b staged) int { return strings.Compare(a.change.Path, b.change.Path) })
+	// One sync per file system the staged files are on.
 	errs := make([]error, len(pending))
-	if s.perFile {
-		parallel(len(pending), syncWorkers, func(i int) {
-			errs[i] = retry(func() error { return unix.Fdatasync(pending[i].fd) })
-		})
-	} else {
-		// One sync per file system the staged files are on.
-		byDev := map[uint64]error{}
-		for i, p := range pending {
-			err, done := byDev[p.dir.dev]
-			if !done {
-				err = syncFS(p.dir.fd)
-				byDev[p.dir.dev] = err
-			}
-			errs[i] = err
+	byDev := map[uint64]error{}
+	for i, p := range pending {
+		err, done := byDev[p.dir.dev]
+		if !done {
+			err = syncFS(p.dir.fd)
+			byDev[p.dir.dev] = err
 		}
+		errs[i] = err
 	}
 	for i, p := range pending {
 		if cerr := unix.Close(p.fd); errs[i] == nil && cerr != nil {
@@ -145,7 +198,7 @@ func (s *stager) flushLocked() {
 		}
 		s.fds--
 	}
-	parallel(len(pending), renameWorkers, func(i int) {
+	parallel(len(pending), ioWorkers, func(i int) {
 		p := &pending[i]
 		if errs[i] != nil {
 			errs[i] = fmt.Errorf("syncing the new content to disk: %w", errs[i])
@@ -167,8 +220,14 @@ func (s *stager) flushLocked() {
 	s.release(pending)
 }
 
-// discard removes the staged files without renaming them.
+// discard removes the staged files not yet renamed.
 func (s *stager) discard() {
+	if s.pipe != nil {
+		s.cancelled.Store(true)
+		close(s.pipe)
+		s.wg.Wait()
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range s.pending {
