@@ -41,9 +41,12 @@ tidy-check:
 unit:
 	$(GO) test -count=1 ./...
 
-## bench: Go benchmarks, including update vs grep over a 10,000-file tree.
+## bench: Go benchmarks, then whole uptick processes against grep over
+## generated fleets (internal/procbench: pairwise ratios, steady-state pass).
+BENCH_RUNS ?= 9
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /internal/procbench)
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_RUNS)x ./internal/procbench
 
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s

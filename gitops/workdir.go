@@ -24,6 +24,8 @@ import (
 //	DIR/.uptick.lock     flock held by the run using DIR (LockWorkdir)
 //	DIR/repo/            the clone: work tree and .git (Repo.Dir)
 //	DIR/repo/.git/uptick-workdir   marker: uptick made this clone, of this URL
+//	DIR/repo/.git/uptick-index-tree  the tree the index holds (refresh)
+//	DIR/repo/.git/uptick-*         what stages keep of the tree (StateFile)
 //	DIR/.repo.new/       a clone being made; renamed to repo when complete
 //	DIR/.repo.old/       a damaged clone being removed
 //
