@@ -50,7 +50,7 @@ bench:
 
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := update:FuzzRewrite policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
+FUZZ_TARGETS := update:FuzzRewrite update:FuzzUnmarshalState policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
 	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
