@@ -105,6 +105,8 @@ type runner struct {
 	opts Options
 	log  *slog.Logger
 	res  *Result
+	// cache is the update stage's state kept in --workdir; nil without one.
+	cache *updateCache
 }
 
 func (r *runner) fatal(ctx context.Context, step Step, err error) {
@@ -141,6 +143,9 @@ func (r *runner) run(work, publish context.Context) {
 				r.fatal(work, StepConfig, err)
 				return
 			}
+		}
+		if r.opts.Workdir != "" {
+			r.cache = newUpdateCache(repo, r.log)
 		}
 	}
 
@@ -239,7 +244,14 @@ func (e *rewriteError) Unwrap() error { return e.err }
 // recording the result in a.
 func (r *runner) rewrite(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool, a *Attempt) (gitops.Rewrite, error) {
 	start := time.Now()
-	res, err := update.Apply(ctx, dir, r.cfg.Update.Paths, images, update.WithDryRun(dryRun))
+	opts := []update.Option{update.WithDryRun(dryRun)}
+	if r.cache != nil {
+		opts = append(opts, r.cache.options()...)
+	}
+	res, err := update.Apply(ctx, dir, r.cfg.Update.Paths, images, opts...)
+	if r.cache != nil && err == nil {
+		r.cache.keep(res)
+	}
 	r.res.Durations.Update += time.Since(start)
 	if errors.Is(err, fs.ErrNotExist) {
 		return gitops.Rewrite{}, &rewriteError{&badInput{fmt.Errorf("%s: update.paths: %w", r.cfg.Path, err)}}
