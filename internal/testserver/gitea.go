@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -172,12 +173,26 @@ func (g *Gitea) prepare() error {
 	if err != nil {
 		return err
 	}
-	lines := strings.Fields(out)
-	if len(lines) == 0 {
-		return fmt.Errorf("gitea admin user generate-access-token printed no token")
+	tok, ok := accessToken(out)
+	if !ok {
+		return fmt.Errorf("gitea admin user generate-access-token printed no token:\n%s", out)
 	}
-	g.Token = lines[len(lines)-1]
+	g.Token = tok
 	return nil
+}
+
+// accessToken finds the token in what `generate-access-token --raw`
+// printed. Gitea logs to the same stream (the root warning first, and a
+// slow-query warning wherever one happens on a loaded machine), so the
+// token is the last field that has its shape, not simply the last line.
+func accessToken(out string) (string, bool) {
+	fields := strings.Fields(out)
+	for i := len(fields) - 1; i >= 0; i-- {
+		if f := fields[i]; len(f) == 40 && strings.Trim(f, "0123456789abcdef") == "" {
+			return f, true
+		}
+	}
+	return "", false
 }
 
 func (g *Gitea) run(args ...string) (string, error) {
@@ -190,7 +205,25 @@ func (g *Gitea) run(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// serve starts `gitea web` and waits for /api/healthz.
+// ours reports whether the server at g.URL accepts g.Token as g.Admin.
+func (g *Gitea) ours(hc *http.Client) bool {
+	req, err := http.NewRequest(http.MethodGet, g.URL+"/api/v1/user", nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Authorization", "token "+g.Token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var u struct {
+		Login string `json:"login"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&u) == nil && u.Login == g.Admin
+}
+
+// serve starts `gitea web` and waits until it answers as itself.
 func (g *Gitea) serve(addr string) error {
 	g.log = &SyncBuffer{}
 	g.cmd = exec.Command(g.bin, "--config", g.conf, "--work-path", g.dir, "web")
@@ -218,7 +251,10 @@ func (g *Gitea) serve(addr string) error {
 		resp, err := hc.Get(g.URL + "/api/healthz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// The port was free when chosen, but another server (another
+			// test package's Gitea) may have taken it since: healthy is
+			// not enough, it must be the server that knows our token.
+			if resp.StatusCode == http.StatusOK && g.ours(hc) {
 				return nil
 			}
 		}
@@ -439,8 +475,11 @@ func (g *Gitea) CreateUser(t testing.TB, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(out)
-	return f[len(f)-1]
+	tok, ok := accessToken(out)
+	if !ok {
+		t.Fatalf("gitea admin user generate-access-token printed no token:\n%s", out)
+	}
+	return tok
 }
 
 func freeLoopbackAddr() (string, error) {
