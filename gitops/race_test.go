@@ -68,13 +68,16 @@ type raceFigures struct {
 }
 
 // TestPushRace runs 4 pushers at once, each with its own work directory,
-// for 10 rounds (all 4 start a round together, as a schedule starts them),
+// for 3 rounds (all 4 start a round together, as a schedule starts them),
 // each run a Checkout and a Publish of the pusher's own file, over file://,
 // git http-backend and OpenSSH sshd. Every run must succeed, every change
 // must land exactly once, and the history must stay linear: no update is
 // lost to a silent overwrite, and no lost race fails a run.
+//
+// internal/e2e's TestPushRaces proves the same with real processes over 10
+// rounds; this in-process version keeps 3 so `make test` stays quick.
 func TestPushRace(t *testing.T) {
-	const racers, rounds = 4, 10
+	const racers, rounds = 4, 3
 	for _, transport := range []string{"file", "http", "ssh"} {
 		t.Run(transport, func(t *testing.T) {
 			rr := newRaceRemote(t, transport)
