@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Command (or file) = Debian package, installed by hack/ensure-tools.sh when missing.
 DEMO_TOOLS := git=git gpg=gnupg
 TEST_TOOLS := $(DEMO_TOOLS) /usr/lib/git-core/git-http-backend=git docker-registry=docker-registry /usr/sbin/sshd=openssh-server \
-	strace=strace unshare=util-linux mount=mount
+	strace=strace unshare=util-linux mount=mount etcd=etcd-server
 
 .PHONY: all build demo test tools vet fmt-check tidy-check unit bench fuzz clean
 
