@@ -121,7 +121,7 @@ func Build(root, dir string, opts ...BuildOption) (*Built, error) {
 		return nil, &BuildError{Err: fmt.Errorf("opening %s: %w", root, pathCause(err))}
 	}
 	defer r.Close()
-	b := &builder{fs: &rootFS{root: r, abs: filepath.Clean(abs), overlay: o.overlay}, out: &Built{}}
+	b := &builder{fs: &rootFS{root: r, abs: filepath.Clean(abs), overlay: o.overlay}, out: &Built{}, seen: map[key]string{}}
 	fi, err := r.Stat(dir)
 	switch {
 	case err != nil:
@@ -152,8 +152,9 @@ func pathCause(err error) error {
 }
 
 type builder struct {
-	fs  *rootFS
-	out *Built
+	fs   *rootFS
+	out  *Built
+	seen map[key]string // object → the source that declared it first
 }
 
 // kustomizationFile returns the kustomization file in dir, "" if none.
@@ -284,6 +285,13 @@ func (b *builder) add(file string, line int, obj *unstructured.Unstructured) err
 	if err := checkObject(obj); err != nil {
 		return &BuildError{File: file, Line: line, Err: err}
 	}
+	gvk := obj.GroupVersionKind()
+	k := key{group: gvk.Group, kind: gvk.Kind, namespace: obj.GetNamespace(), name: obj.GetName()}
+	if prev, dup := b.seen[k]; dup {
+		ref := ObjectRef{Group: k.group, Kind: k.kind, Namespace: k.namespace, Name: k.name}
+		return &BuildError{File: file, Line: line, Err: fmt.Errorf("%s is declared twice (also in %s)", ref, prev)}
+	}
+	b.seen[k] = file
 	b.out.Manifests = append(b.out.Manifests, Manifest{Object: obj, Source: file})
 	return nil
 }

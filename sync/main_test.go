@@ -171,13 +171,19 @@ func (e *env) sync(dir string, opts ...sync.Option) *sync.Result {
 
 func (e *env) trySync(dir string, opts ...sync.Option) *sync.Result {
 	e.t.Helper()
+	return e.syncAs(e.cfg, dir, opts...)
+}
+
+// syncAs syncs dir with another client configuration.
+func (e *env) syncAs(cfg *rest.Config, dir string, opts ...sync.Option) *sync.Result {
+	e.t.Helper()
 	built, err := sync.Build(dir, ".")
 	if err != nil {
 		e.t.Fatalf("build: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return sync.Run(ctx, e.cfg, built.Manifests, e.ns, append([]sync.Option{sync.WithInventory(e.inventory)}, opts...)...)
+	return sync.Run(ctx, cfg, built.Manifests, e.ns, append([]sync.Option{sync.WithInventory(e.inventory)}, opts...)...)
 }
 
 // actions maps "Kind/name" (namespace left out) to each object's action.

@@ -1,9 +1,11 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -560,7 +562,7 @@ func (r *run) applyOne(ctx context.Context, it *item) {
 	recreated := ""
 	if err != nil && isImmutable(err) && live != nil {
 		if !r.o.force {
-			r.fail(it, fmt.Errorf("%s; set force: true (or --force) to delete and recreate it", apiMessage(err)))
+			r.fail(it, fmt.Errorf("the change touches an immutable field (%s); set force: true (or --force) to delete and recreate the object", apiMessage(err)))
 			return
 		}
 		recreated = apiMessage(err)
@@ -686,12 +688,27 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	switch {
 	case req.Method == http.MethodGet || req.Method == http.MethodHead:
 		t.c.reads.Add(1)
-	case req.URL.Query().Has("dryRun"):
+	case req.URL.Query().Has("dryRun") || isDryRunDelete(req):
 		t.c.dryRuns.Add(1)
 	default:
 		t.c.writes.Add(1)
 	}
 	return t.rt.RoundTrip(req)
+}
+
+// isDryRunDelete reports a DELETE whose options (sent as its body) ask for
+// a dry run.
+func isDryRunDelete(req *http.Request) bool {
+	if req.Method != http.MethodDelete || req.GetBody == nil {
+		return false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return false
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, 64<<10))
+	return err == nil && bytes.Contains(b, []byte(`"dryRun":["All"]`))
 }
 
 // sortedKeys returns a map's keys in a stable order.
