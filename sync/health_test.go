@@ -81,7 +81,7 @@ func TestImpersonateServiceAccount(t *testing.T) {
 		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant"},
 		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "tenant", "namespace": e.ns}},
 	})
-	cfg, err := sync.RESTConfig(sync.Target{Kubeconfig: e.kube.Kubeconfig, ServiceAccount: e.ns + "/tenant"})
+	cfg, _, err := sync.RESTConfig(sync.Target{Kubeconfig: e.kube.Kubeconfig, ServiceAccount: e.ns + "/tenant"})
 	if err != nil {
 		t.Fatal(err)
 	}

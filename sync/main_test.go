@@ -48,7 +48,7 @@ var unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	k := kube.Get(t)
-	cfg, err := sync.RESTConfig(sync.Target{Kubeconfig: k.Kubeconfig})
+	cfg, _, err := sync.RESTConfig(sync.Target{Kubeconfig: k.Kubeconfig})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,3 +136,27 @@ func ParseNamespacedName(s string) (namespace, name string, err error) {
 	}
 	return ns, n, nil
 }
+
+// Preflight checks, before any request, that the target can be resolved:
+// the kubeconfig exists and parses and has the context. getenv reads
+// KUBECONFIG and the in-cluster variables.
+func (s *Spec) Preflight(getenv func(string) string) error {
+	_, _, err := RESTConfig(s.Target(getenv))
+	if err == nil {
+		return nil
+	}
+	field := "kubeconfig"
+	if s.Context != "" && strings.Contains(err.Error(), "context") {
+		field = "context"
+	}
+	var te *TargetError
+	if errors.As(err, &te) {
+		err = te.Err
+	}
+	return &FieldError{Field: field, Err: err}
+}
+
+// Target is the cluster the spec names.
+func (s *Spec) Target(getenv func(string) string) Target {
+	return Target{Kubeconfig: s.Kubeconfig, Context: s.Context, ServiceAccount: s.ServiceAccount, Getenv: getenv}
+}

@@ -49,17 +49,20 @@ func (e *TargetError) BadInput() bool { return true }
 // token.
 const inClusterTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-// RESTConfig resolves t to a client configuration, reading no more than
-// the kubeconfig file: in-cluster config in a pod unless a kubeconfig is
-// named, else the kubeconfig with the optional context. Client-side rate
-// limiting is off (the sync bounds its own concurrency) and every request
-// is bounded by DefaultRequestTimeout. Errors are *TargetError.
-func RESTConfig(t Target) (*rest.Config, error) {
+// RESTConfig resolves t to a client configuration and the namespace for
+// manifests that name none (the context's namespace, else "default"),
+// reading no more than the kubeconfig file: in-cluster config in a pod
+// unless a kubeconfig is named, else the kubeconfig with the optional
+// context. Client-side rate limiting is off (the sync bounds its own
+// concurrency) and every request is bounded by DefaultRequestTimeout.
+// Errors are *TargetError.
+func RESTConfig(t Target) (*rest.Config, string, error) {
 	getenv := t.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	var cfg *rest.Config
+	namespace := "default"
 	kubeconfig := t.Kubeconfig
 	if kubeconfig == "" {
 		kubeconfig = getenv("KUBECONFIG")
@@ -67,11 +70,11 @@ func RESTConfig(t Target) (*rest.Config, error) {
 	switch {
 	case kubeconfig == "" && getenv("KUBERNETES_SERVICE_HOST") != "" && fileExists(inClusterTokenFile):
 		if t.Context != "" {
-			return nil, &TargetError{fmt.Errorf("context %q: running in a pod without a kubeconfig, there are no contexts (set a kubeconfig to use one)", t.Context)}
+			return nil, "", &TargetError{fmt.Errorf("context %q: running in a pod without a kubeconfig, there are no contexts (set a kubeconfig to use one)", t.Context)}
 		}
 		c, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, &TargetError{fmt.Errorf("in-cluster config: %w", err)}
+			return nil, "", &TargetError{fmt.Errorf("in-cluster config: %w", err)}
 		}
 		cfg = c
 	default:
@@ -88,21 +91,25 @@ func RESTConfig(t Target) (*rest.Config, error) {
 			}
 			def := filepath.Join(home, ".kube", "config")
 			if !fileExists(def) {
-				return nil, &TargetError{errors.New("no cluster to sync to: set --kubeconfig (or sync.kubeconfig) or KUBECONFIG, or run in a pod")}
+				return nil, "", &TargetError{errors.New("no cluster to sync to: set --kubeconfig (or sync.kubeconfig) or KUBECONFIG, or run in a pod")}
 			}
 			rules.ExplicitPath = def
 		}
 		overrides := &clientcmd.ConfigOverrides{CurrentContext: t.Context}
-		c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+		c, err := cc.ClientConfig()
 		if err != nil {
-			return nil, &TargetError{fmt.Errorf("kubeconfig: %s", kubeconfigMessage(err))}
+			return nil, "", &TargetError{fmt.Errorf("kubeconfig: %s", kubeconfigMessage(err))}
+		}
+		if ns, _, err := cc.Namespace(); err == nil && ns != "" {
+			namespace = ns
 		}
 		cfg = c
 	}
 	if t.ServiceAccount != "" {
 		ns, name, err := ParseNamespacedName(t.ServiceAccount)
 		if err != nil {
-			return nil, &TargetError{fmt.Errorf("service account to impersonate: %w", err)}
+			return nil, "", &TargetError{fmt.Errorf("service account to impersonate: %w", err)}
 		}
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + name}
 	}
@@ -115,7 +122,7 @@ func RESTConfig(t Target) (*rest.Config, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "uptick"
 	}
-	return cfg, nil
+	return cfg, namespace, nil
 }
 
 // kubeconfigMessage drops client-go's advice about flags uptick does not

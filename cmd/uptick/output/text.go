@@ -29,6 +29,7 @@ func Text(w io.Writer, r *pass.Result) error {
 	if r.Until == pass.Local || r.Until >= pass.Plan {
 		writeChanges(&b, r)
 	}
+	writeSync(&b, r.Sync)
 	writeProblems(&b, r)
 	if r.Until == pass.Local || r.Until >= pass.Plan {
 		b.WriteString("\n")

@@ -59,6 +59,9 @@ type Result struct {
 	// Fatal is set when the pass could not go on at all (no checkout, no
 	// work tree); what was recorded before it still stands.
 	Fatal *Problem
+	// Sync is the sync step's outcome; nil when the config has no sync
+	// section or the pass did not get that far.
+	Sync *SyncOutcome
 	// Durations are the wall times spent in each step, summed over attempts.
 	Durations Durations
 	Started   time.Time
@@ -66,7 +69,7 @@ type Result struct {
 
 // Durations are per-step wall times.
 type Durations struct {
-	Checkout, Scan, Update, Commit, Push, Total time.Duration
+	Checkout, Scan, Update, Commit, Push, Sync, Total time.Duration
 }
 
 // Image is one configured image's outcome.
@@ -152,21 +155,25 @@ func (r *Result) Errors() []*Problem {
 			out = append(out, a.Problem)
 		}
 	}
+	out = append(out, r.Sync.Errors()...)
 	if r.Fatal != nil {
 		out = append(out, r.Fatal)
 	}
 	return out
 }
 
-// Warnings returns the final attempt's warnings.
+// Warnings returns the final attempt's warnings, then the sync's.
 func (r *Result) Warnings() []*Problem {
-	a := r.Last()
-	if a == nil || a.Update == nil {
-		return nil
+	var out []*Problem
+	if a := r.Last(); a != nil && a.Update != nil {
+		for _, w := range a.Update.Warnings {
+			out = append(out, &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)})
+		}
 	}
-	out := make([]*Problem, len(a.Update.Warnings))
-	for i, w := range a.Update.Warnings {
-		out[i] = &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)}
+	if r.Sync != nil {
+		for _, w := range r.Sync.Warnings {
+			out = append(out, &Problem{Step: StepSync, Err: errors.New(w)})
+		}
 	}
 	return out
 }
