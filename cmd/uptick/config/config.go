@@ -96,13 +96,14 @@ type Config struct {
 	Path string
 	Git  gitops.Spec
 	// Images are in file order.
-	Images []Image
-	Scan   ScanSpec
-	Update UpdateSpec
+	Images   []Image
+	Scan     ScanSpec
+	Update   UpdateSpec
+	Schedule string
+
 	// Sync is the sync section with its defaults, nil when the file has
 	// none (run then stops after the push).
-	Sync     *sync.Spec
-	Schedule string
+	Sync *sync.Spec
 }
 
 // Load reads and parses a config file. Errors are *Error (bad input).
