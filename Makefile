@@ -41,8 +41,10 @@ tidy-check:
 unit:
 	$(GO) test -count=1 ./...
 
-## bench: Go benchmarks, including update vs grep over a 10,000-file tree.
-bench:
+## bench: Go benchmarks, including update vs grep over a 10,000-file tree
+## and sync vs kubectl 1.34 (built here, for the bench only) on 1,000 objects.
+bench: tools
+	@hack/tools/bench/kubectl.sh >/dev/null
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).

@@ -10,7 +10,7 @@
 # Cold (empty module and build caches): about 6 minutes and 1.8 GB of
 # memory on 2 cores; a second run costs one stat.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
