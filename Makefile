@@ -50,7 +50,8 @@ bench: tools
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s
 FUZZ_TARGETS := update:FuzzRewrite policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
-	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles
+	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles \
+	sync:FuzzBuildYAML sync:FuzzInventory
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t"; \
