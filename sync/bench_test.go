@@ -178,3 +178,15 @@ func tail(b []byte) string {
 	}
 	return string(b)
 }
+
+// BenchmarkBuild1000 reads the benchmark's 1,000 objects from plain YAML.
+func BenchmarkBuild1000(b *testing.B) {
+	dir := benchObjects(b, "bench")
+	b.ResetTimer()
+	for range b.N {
+		built, err := sync.Build(dir, ".")
+		if err != nil || len(built.Manifests) != 1000 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -11,12 +11,14 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
@@ -135,6 +137,9 @@ func Build(root, dir string, opts ...BuildOption) (*Built, error) {
 			return nil, err
 		}
 	}
+	if err := b.build(); err != nil {
+		return nil, err
+	}
 	return b.out, nil
 }
 
@@ -155,6 +160,71 @@ type builder struct {
 	fs   *rootFS
 	out  *Built
 	seen map[key]string // object → the source that declared it first
+	// units are the plain files and kustomizations found, in order.
+	units []unit
+}
+
+// unit is one plain YAML file (its documents) or one kustomization
+// directory.
+type unit struct {
+	kustomization string
+	file          string
+	docs          []document
+	parsed        []parsed
+}
+
+// parsed is what one document held.
+type parsed struct {
+	objs    []*unstructured.Unstructured
+	warning string
+	err     error
+}
+
+// build parses every plain document, spread over the cores (YAML parsing
+// is most of a large build), then adds the objects in file order, so
+// results and the first error reported do not depend on timing;
+// kustomizations are built one at a time (kustomize keeps global state).
+func (b *builder) build() error {
+	type task struct{ u, d int }
+	var tasks []task
+	for i := range b.units {
+		b.units[i].parsed = make([]parsed, len(b.units[i].docs))
+		for j := range b.units[i].docs {
+			tasks = append(tasks, task{i, j})
+		}
+	}
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, t := range tasks {
+		g.Go(func() error {
+			u := &b.units[t.u]
+			u.parsed[t.d] = parseDocument(u.file, u.docs[t.d])
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, u := range b.units {
+		if u.kustomization != "" {
+			if err := b.kustomize(u.kustomization); err != nil {
+				return err
+			}
+			continue
+		}
+		for j, p := range u.parsed {
+			if p.err != nil {
+				return p.err
+			}
+			if p.warning != "" {
+				b.out.Warnings = append(b.out.Warnings, p.warning)
+			}
+			for _, obj := range p.objs {
+				if err := b.add(u.file, u.docs[j].line, obj); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // kustomizationFile returns the kustomization file in dir, "" if none.
@@ -170,7 +240,8 @@ func (b *builder) kustomizationFile(dir string) string {
 
 func (b *builder) dir(dir string) error {
 	if b.kustomizationFile(dir) != "" {
-		return b.kustomize(dir)
+		b.units = append(b.units, unit{kustomization: dir})
+		return nil
 	}
 	entries, err := fs.ReadDir(b.fs.root.FS(), dir)
 	if err != nil {
@@ -214,11 +285,7 @@ func (b *builder) file(p string) error {
 	if err != nil {
 		return &BuildError{File: p, Err: fmt.Errorf("cannot read the file: %w", pathCause(err))}
 	}
-	for _, doc := range splitDocuments(data) {
-		if err := b.document(p, doc); err != nil {
-			return err
-		}
-	}
+	b.units = append(b.units, unit{file: p, docs: splitDocuments(data)})
 	return nil
 }
 
@@ -231,7 +298,10 @@ type document struct {
 // yamlLine finds "line N" in a YAML parser's message.
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-func (b *builder) document(file string, doc document) error {
+// parseDocument reads one document: objects (a List's items), a warning
+// for YAML that is not a Kubernetes object, or a *BuildError.
+func parseDocument(file string, doc document) parsed {
+	fail := func(line int, err error) parsed { return parsed{err: &BuildError{File: file, Line: line, Err: err}} }
 	j, err := sigsyaml.YAMLToJSON(doc.data)
 	if err != nil {
 		line := doc.line
@@ -242,31 +312,35 @@ func (b *builder) document(file string, doc document) error {
 			line = doc.line + n - 1
 			msg = strings.TrimSpace(strings.Replace(msg, m[0]+":", "", 1))
 		}
-		return &BuildError{File: file, Line: line, Err: fmt.Errorf("not valid YAML: %s", msg)}
+		return fail(line, fmt.Errorf("not valid YAML: %s", msg))
 	}
 	j = bytes.TrimSpace(j)
 	if len(j) == 0 || string(j) == "null" {
-		return nil
+		return parsed{}
 	}
 	if j[0] != '{' {
-		return &BuildError{File: file, Line: doc.line, Err: errors.New("a manifest must be a mapping with apiVersion, kind and metadata")}
+		return fail(doc.line, errors.New("a manifest must be a mapping with apiVersion, kind and metadata"))
 	}
 	obj := &unstructured.Unstructured{}
 	if err := obj.UnmarshalJSON(j); err != nil {
 		var raw map[string]any
 		if jerr := sigsyaml.Unmarshal(j, &raw); jerr == nil && raw["apiVersion"] == nil && raw["kind"] == nil {
-			b.out.Warnings = append(b.out.Warnings, fmt.Sprintf("%s:%d: not a Kubernetes object (no apiVersion or kind); left out", file, doc.line))
-			return nil
+			return parsed{warning: fmt.Sprintf("%s:%d: not a Kubernetes object (no apiVersion or kind); left out", file, doc.line)}
 		}
-		return &BuildError{File: file, Line: doc.line, Err: fmt.Errorf("not a Kubernetes object: %s", cleanJSONError(err))}
+		return fail(doc.line, fmt.Errorf("not a Kubernetes object: %s", cleanJSONError(err)))
 	}
-	if obj.IsList() {
-		return obj.EachListItem(func(item runtime.Object) error {
-			u := item.(*unstructured.Unstructured)
-			return b.add(file, doc.line, u)
-		})
+	if !obj.IsList() {
+		return parsed{objs: []*unstructured.Unstructured{obj}}
 	}
-	return b.add(file, doc.line, obj)
+	var p parsed
+	err = obj.EachListItem(func(item kruntime.Object) error {
+		p.objs = append(p.objs, item.(*unstructured.Unstructured))
+		return nil
+	})
+	if err != nil {
+		return fail(doc.line, err)
+	}
+	return p
 }
 
 // cleanJSONError drops Go type names from apimachinery's decode errors.
