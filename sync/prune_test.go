@@ -156,8 +156,12 @@ func TestCRDAndCustomResourceInOneSync(t *testing.T) {
 		"b-crd.yaml":    crd(group, "Gadget", "gadgets"),
 	}
 	dir := writeTree(t, files)
-	res := e.sync(dir)
 	want := map[string]sync.Action{"Gadget/g1": sync.Created, "CustomResourceDefinition/gadgets." + group: sync.Created}
+	dry := e.sync(dir, sync.WithDryRun(true))
+	if diff := cmp.Diff(want, actions(dry)); diff != "" || dry.Err() != nil {
+		t.Fatalf("dry run (-want +got):\n%s\n%v", diff, dry.Err())
+	}
+	res := e.sync(dir)
 	if diff := cmp.Diff(want, actions(res)); diff != "" {
 		t.Fatalf("(-want +got):\n%s\n%v", diff, res.Err())
 	}

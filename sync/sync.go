@@ -82,6 +82,8 @@ type run struct {
 	counter      *counter
 	// defaultNamespace is where namespaced manifests without a namespace go.
 	defaultNamespace string
+	// crdKinds are the kinds the manifests' CRDs define.
+	crdKinds map[schema.GroupKind]bool
 }
 
 // Run applies manifests to the cluster cfg reaches and returns what it did.
@@ -206,7 +208,14 @@ func (r *run) run(ctx context.Context, manifests []Manifest) error {
 		}
 	}
 	for _, it := range rest {
-		if it.mapping == nil && it.out.Action == "" {
+		switch {
+		case it.mapping != nil || it.out.Action != "":
+		case r.o.dryRun && r.crdKinds[it.gk]:
+			// Its CRD is not created in a dry run, so the server cannot
+			// check it yet.
+			it.out.Action = Created
+			it.out.Reason = "its CustomResourceDefinition is created first (not checked by the server in a dry run)"
+		default:
 			r.unmapped(it)
 		}
 	}
@@ -226,7 +235,7 @@ func (r *run) run(ctx context.Context, manifests []Manifest) error {
 			switch {
 			case it.ok:
 				entries[it.key()] = entry{hash: it.hash, fields: it.fields}
-			case r.inv.entries[it.key()] != (entry{}) || hasEntry(r.inv.entries, it.key()):
+			case hasEntry(r.inv.entries, it.key()):
 				// Failed, but applied by an earlier sync: keep tracking it,
 				// with no fields hash so the next sync applies it again.
 				entries[it.key()] = entry{hash: r.inv.entries[it.key()].hash}
@@ -266,6 +275,7 @@ func (r *run) discover() error {
 // cleared, hash computed, duplicates refused.
 func (r *run) prepare(manifests []Manifest) error {
 	crdKinds := map[schema.GroupKind]bool{}
+	r.crdKinds = crdKinds
 	for _, m := range manifests {
 		if m.Object.GroupVersionKind().GroupKind() == crdKind {
 			g, _, _ := unstructured.NestedString(m.Object.Object, "spec", "group")
@@ -445,25 +455,14 @@ func (r *run) listOne(ctx context.Context, lk listKey, gvr schema.GroupVersionRe
 		}
 		return
 	}
+	// Items of a metadata LIST carry no kind of their own: every key of one
+	// listKey names the same kind (one resource of one group).
+	kind := keys[0].kind
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.listed[lk] = true
 	for _, obj := range found {
-		k := key{group: gvr.Group, kind: obj.Kind, namespace: obj.Namespace, name: obj.Name}
-		if k.kind == "" {
-			continue
-		}
-		r.live[k] = obj
-	}
-	// LIST answers carry the kind on the list, not always on each item.
-	if len(found) > 0 && found[0].Kind == "" {
-		for _, k := range keys {
-			for _, obj := range found {
-				if obj.Name == k.name && obj.Namespace == k.namespace {
-					r.live[k] = obj
-				}
-			}
-		}
+		r.live[key{group: gvr.Group, kind: kind, namespace: obj.Namespace, name: obj.Name}] = obj
 	}
 }
 
