@@ -24,7 +24,7 @@ const kubectlVersion = "v1.34.4"
 
 // benchObjects writes 500 ConfigMaps and 500 Deployments for namespace ns,
 // 100 objects per file.
-func benchObjects(b *testing.B, ns string) string {
+func benchObjects(b testing.TB, ns string) string {
 	b.Helper()
 	dir := b.TempDir()
 	var f strings.Builder

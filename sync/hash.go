@@ -1,9 +1,14 @@
 package sync
 
 import (
+	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -29,23 +34,93 @@ const (
 const hashVersion = "v1"
 
 // manifestHash hashes the object as it will be applied, without the hash
-// annotation itself. encoding/json sorts map keys, so equal objects hash
-// equally.
+// annotation itself, by a canonical walk of its content (map keys sorted,
+// every value tagged with its type), so equal objects hash equally.
 func manifestHash(obj *unstructured.Unstructured) (string, error) {
-	c := obj.DeepCopy()
-	ann := c.GetAnnotations()
-	delete(ann, HashAnnotation)
-	if len(ann) == 0 {
-		unstructured.RemoveNestedField(c.Object, "metadata", "annotations")
-	} else {
-		c.SetAnnotations(ann)
-	}
-	b, err := json.Marshal(c.Object)
-	if err != nil {
+	h := sha256.New()
+	w := bufio.NewWriterSize(h, 4096)
+	w.WriteString(hashVersion + "\n")
+	if err := hashValue(w, obj.Object, 0); err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(append([]byte(hashVersion+"\n"), b...))
-	return hashVersion + ":" + hex.EncodeToString(sum[:16]), nil
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	return hashVersion + ":" + hex.EncodeToString(h.Sum(nil)[:16]), nil
+}
+
+// maxHashDepth bounds the walk (manifests come from files anyone may edit).
+const maxHashDepth = 100
+
+// hashValue writes v canonically; at depth 2 under metadata.annotations it
+// leaves out HashAnnotation.
+func hashValue(w *bufio.Writer, v any, depth int) error {
+	if depth > maxHashDepth {
+		return fmt.Errorf("the object is nested more than %d levels deep", maxHashDepth)
+	}
+	writeLen := func(tag byte, n int) {
+		var b [9]byte
+		b[0] = tag
+		binary.BigEndian.PutUint64(b[1:], uint64(n))
+		w.Write(b[:])
+	}
+	switch x := v.(type) {
+	case nil:
+		w.WriteByte('n')
+	case bool:
+		if x {
+			w.WriteByte('t')
+		} else {
+			w.WriteByte('f')
+		}
+	case string:
+		writeLen('s', len(x))
+		w.WriteString(x)
+	case int64:
+		writeLen('i', int(x))
+	case float64:
+		writeLen('d', int(math.Float64bits(x)))
+	case []any:
+		writeLen('l', len(x))
+		for _, e := range x {
+			if err := hashValue(w, e, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		writeLen('m', len(keys))
+		for _, k := range keys {
+			val := x[k]
+			if k == "annotations" && depth == 1 {
+				if ann, ok := val.(map[string]any); ok {
+					if _, has := ann[HashAnnotation]; has {
+						c := maps.Clone(ann)
+						delete(c, HashAnnotation)
+						val = c
+					}
+				}
+			}
+			writeLen('k', len(k))
+			w.WriteString(k)
+			if err := hashValue(w, val, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		// Anything else (int from a hand-built object) through JSON.
+		b, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		writeLen('j', len(b))
+		w.Write(b)
+	}
+	return nil
 }
 
 // ownEntry returns uptick's own apply entry among an object's managed
