@@ -81,6 +81,9 @@ func RESTConfig(t Target) (*rest.Config, string, error) {
 		rules := &clientcmd.ClientConfigLoadingRules{}
 		switch {
 		case t.Kubeconfig != "":
+			if fi, err := os.Stat(t.Kubeconfig); err != nil || fi.IsDir() {
+				return nil, "", &TargetError{fmt.Errorf("kubeconfig %s: no such file", t.Kubeconfig)}
+			}
 			rules.ExplicitPath = t.Kubeconfig
 		case kubeconfig != "":
 			rules.Precedence = filepath.SplitList(kubeconfig)

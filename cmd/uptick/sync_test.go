@@ -160,7 +160,7 @@ func TestSyncCommandFailures(t *testing.T) {
 	}{
 		{"invalid yaml", append([]string{"--path", writeFiles(t, map[string]string{"x/bad.yaml": "a: [\n"})}, kc...), exitBadInput, []string{"bad.yaml:", "not valid YAML", "failed, nothing was applied"}},
 		{"bad inventory flag", []string{"--path", good, "--inventory", "nope"}, exitBadInput, []string{`--inventory: "nope": want NAMESPACE/NAME`}},
-		{"missing kubeconfig", []string{"--path", good, "--kubeconfig", filepath.Join(t.TempDir(), "none")}, exitBadInput, []string{"kubeconfig:", "none"}},
+		{"missing kubeconfig", []string{"--path", good, "--kubeconfig", filepath.Join(t.TempDir(), "none")}, exitBadInput, []string{"kubeconfig ", "none: no such file"}},
 		{"unknown context", append([]string{"--path", good, "--context", "nope"}, kc...), exitBadInput, []string{`context "nope"`}},
 		{"missing path", append([]string{"--path", filepath.Join(good, "nope")}, kc...), exitBadInput, []string{"nope: no such file or directory"}},
 		{"rejected object", append([]string{"--path", writeFiles(t, map[string]string{"ok.yaml": cm(c.ns, "ok", "1"), "bad.yaml": cm(c.ns, "Bad_Name", "1")})}, kc...), exitFailed, []string{"ConfigMap/" + c.ns + "/Bad_Name (bad.yaml)", "created  ConfigMap/" + c.ns + "/ok"}},

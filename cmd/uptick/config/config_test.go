@@ -231,3 +231,32 @@ func TestParseConfigAliases(t *testing.T) {
 		t.Error("billion-laughs config accepted")
 	}
 }
+
+func TestPreflightSyncTarget(t *testing.T) {
+	dir := t.TempDir()
+	const base = "git: {url: file:///tmp/x.git}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}}]\n"
+	for _, tt := range []struct {
+		name, sync, want string
+		line             int
+	}{
+		{"missing kubeconfig", "sync:\n  path: x\n  kubeconfig: " + filepath.Join(dir, "nope") + "\n", "c.yaml: sync.kubeconfig: kubeconfig " + filepath.Join(dir, "nope") + ": no such file", 5},
+		{"no cluster at all", "sync: {path: x}\n", "c.yaml: sync.kubeconfig: no cluster to sync to", 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte(base+tt.sync))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Preflight(func(k string) string {
+				if k == "HOME" {
+					return dir
+				}
+				return ""
+			})
+			var ce *Error
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &ce) || !strings.Contains(err.Error(), fmt.Sprintf("(line %d)", tt.line)) {
+				t.Fatalf("Preflight: %v, want a config error containing %q at line %d", err, tt.want, tt.line)
+			}
+		})
+	}
+}
