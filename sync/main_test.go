@@ -2,12 +2,8 @@ package sync_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,8 +38,6 @@ type env struct {
 	inventory string
 }
 
-var unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
-
 // newEnv makes a namespace for the test, deleted when it ends.
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -56,25 +50,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, kube: k, cfg: cfg, dyn: dyn, ns: uniqueName(t)}
+	e := &env{t: t, kube: k, cfg: cfg, dyn: dyn, ns: k.Namespace(t)}
 	e.inventory = e.ns + "/uptick-inventory"
-	e.create(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": e.ns}})
-	t.Cleanup(func() {
-		// The controller manager empties and removes it in the background.
-		_ = dyn.Resource(gvr("", "v1", "namespaces")).Delete(context.Background(), e.ns, metav1.DeleteOptions{})
-	})
 	return e
-}
-
-// uniqueName is a DNS label from the test's name and a random suffix.
-func uniqueName(t *testing.T) string {
-	name := strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(name) > 40 {
-		name = strings.Trim(name[:40], "-")
-	}
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return name + "-" + hex.EncodeToString(b)
 }
 
 func gvr(group, version, resource string) schema.GroupVersionResource {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,12 +42,7 @@ func newCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	c := &cluster{t: t, k: k, dyn: dyn, ns: "cmd-" + hex.EncodeToString(b)}
-	c.ensureNamespace(c.ns)
-	t.Cleanup(func() { _ = dyn.Resource(namespacesGVR).Delete(context.Background(), c.ns, metav1.DeleteOptions{}) })
-	return c
+	return &cluster{t: t, k: k, dyn: dyn, ns: k.Namespace(t)}
 }
 
 var (

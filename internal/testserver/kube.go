@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	gosync "sync"
 	"syscall"
@@ -434,3 +435,28 @@ func freeAddr() (string, error) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+var unsafeNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// Namespace creates a namespace named after the test (plus a random
+// suffix), so tests sharing the server keep apart, and deletes it when the
+// test ends (the controller manager, when running, empties it).
+func (k *Kube) Namespace(t testing.TB) string {
+	t.Helper()
+	name := strings.Trim(unsafeNameChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	if len(name) > 40 {
+		name = strings.Trim(name[:40], "-")
+	}
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	name += "-" + hex.EncodeToString(b)
+	body := fmt.Appendf(nil, `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q}}`, name)
+	code, out, err := k.Do(http.MethodPost, "/api/v1/namespaces", "application/json", body)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("creating namespace %s: %d %v %s", name, code, err, out)
+	}
+	t.Cleanup(func() { _, _, _ = k.Do(http.MethodDelete, "/api/v1/namespaces/"+name, "", nil) })
+	return name
+}
