@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Command (or file) = Debian package, installed by hack/ensure-tools.sh when missing.
 DEMO_TOOLS := git=git gpg=gnupg
 TEST_TOOLS := $(DEMO_TOOLS) /usr/lib/git-core/git-http-backend=git docker-registry=docker-registry /usr/sbin/sshd=openssh-server \
-	strace=strace unshare=util-linux mount=mount etcd=etcd-server
+	ssh-keygen=openssh-client strace=strace unshare=util-linux mount=mount /usr/bin/time=time etcd=etcd-server
 
 .PHONY: all build demo test tools vet fmt-check tidy-check unit bench fuzz clean
 
@@ -41,16 +41,24 @@ tidy-check:
 unit:
 	$(GO) test -count=1 ./...
 
-## bench: Go benchmarks, including update vs grep over a 10,000-file tree
-## and sync vs kubectl 1.34 (built here, for the bench only) on 1,000 objects.
+## bench: Go benchmarks (policy over 100,000 tags, a 5,000-tag listing from
+## distribution v3, the peak memory of `uptick scan` over 50 images x 2,000
+## tags, ...), then whole uptick processes against grep over generated
+## fleets (internal/procbench: pairwise ratios, steady-state pass), and
+## `uptick sync` against kubectl 1.34 (built here, for the bench only) on
+## 1,000 objects.
+BENCH_RUNS ?= 9
 bench: tools
 	@hack/tools/bench/kubectl.sh >/dev/null
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list ./... | grep -v /internal/procbench)
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_RUNS)x ./internal/procbench
 
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := update:FuzzRewrite policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
-	scan:FuzzRetryAfter gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles \
+FUZZ_TARGETS := update:FuzzRewrite update:FuzzUnmarshalState policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
+	scan:FuzzRetryAfter scan:FuzzScrub scan:FuzzNextLink scan:FuzzParseChallenges scan:FuzzDecodePage \
+	gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles \
+	gitops:FuzzParseForgeRemote gitops:FuzzParsePullRequestMarker \
 	sync:FuzzBuildYAML sync:FuzzInventory
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -88,12 +88,17 @@ func TestCrashConverges(t *testing.T) {
 		// The work directory's git metadata, while cloning it fresh.
 		{name: "fresh HEAD", path: workdirNew + "/.git/HEAD", syscalls: writes, when: 1},
 		{name: "fresh config", path: workdirNew + "/.git/config", syscalls: writes, when: 1},
-		{name: "fresh index", path: workdirNew + "/.git/index", syscalls: writes, when: 1},
+		{name: "fresh index", path: workdirNew + "/.git/index.uptick-tmp", syscalls: writes, when: 1},
+		{name: "fresh index rename", path: workdirNew + "/.git/index", syscalls: "rename,renameat,renameat2", when: 1},
+		{name: "fresh work tree file", path: workdirNew + "/clusters/prod/podinfo.yaml", syscalls: writes, when: 1},
+		{name: "fresh index tree record", path: workdirNew + "/.git/" + indexTreeRecord + ".uptick-tmp", syscalls: writes, when: 1},
 		{name: "fresh branch ref", path: workdirNew + "/.git/refs/heads/main", syscalls: writes, when: 1},
 		{name: "fresh clone rename", path: workdirRepo, syscalls: "rename,renameat,renameat2", when: 1},
 		// ... and while refreshing, committing and pushing in a warm one.
 		{name: "warm HEAD", path: workdirRepo + "/.git/HEAD", syscalls: writes, when: 1, warm: true},
-		{name: "warm index", path: workdirRepo + "/.git/index", syscalls: writes, when: 1, warm: true},
+		{name: "warm index", path: workdirRepo + "/.git/index.uptick-tmp", syscalls: writes, when: 1, warm: true},
+		{name: "warm index rename", path: workdirRepo + "/.git/index", syscalls: "rename,renameat,renameat2", when: 1, warm: true},
+		{name: "warm index tree record", path: workdirRepo + "/.git/" + indexTreeRecord, syscalls: "rename,renameat,renameat2", when: 1, warm: true},
 		{name: "warm branch ref", path: workdirRepo + "/.git/refs/heads/main", syscalls: writes, when: 1, warm: true},
 		{name: "warm remote-tracking ref", path: workdirRepo + "/.git/refs/remotes/origin/main", syscalls: writes, when: 1, warm: true},
 	}

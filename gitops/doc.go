@@ -1,8 +1,10 @@
 // Package gitops owns the Git side of a run, with go-git and never the git
 // CLI: cloning or refreshing the fleet repository, committing the rewritten
-// files (optionally OpenPGP-signed with ProtonMail/go-crypto), and
-// publishing the commit: pushed to the checked-out branch or to another
-// (environment) branch, or handed to another Publisher (a pull request).
+// files (optionally signed: OpenPGP with ProtonMail/go-crypto, or SSH as
+// git's gpg.format=ssh), and publishing the commit: pushed to the
+// checked-out branch or to another (environment) branch, or proposed as
+// pull requests (PublishPullRequests) through a Forge client
+// (gitops/gitea, gitops/github, gitops/gitlab).
 //
 // A run is Preflight (offline checks of keys, credentials and templates),
 // LockWorkdir, Checkout, then Publish, which calls the caller's
@@ -25,6 +27,11 @@
 //     damaged is cloned again, with a warning; files uptick did not make
 //     are never touched (ErrWorkdirForeign). The lock (DIR/.uptick.lock)
 //     lives inside DIR, so only DIR must be writable.
+//   - A pull request's branch is uptick's own: rebuilt from the base by
+//     the rewrite, as a commit object made without moving the work tree's
+//     branch, and force-pushed only with a lease on the tip uptick
+//     fetched, and only over a tip uptick made. Only the run that pushed
+//     a tip opens its pull request, so overlapping runs open one.
 //
 // Credentials come only from environment variables named in the config (or
 // embedded in the URL); they are never written to the clone's config and are

@@ -12,6 +12,9 @@ import (
 type Change struct {
 	// Image is the policy name as written in config or marker, e.g. "podinfo".
 	Image string
+	// Repository is the image's repository, e.g. ghcr.io/stefanprodan/podinfo
+	// ("" when the caller does not say).
+	Repository string
 	// File is the slash path of the changed file in the repository.
 	File string
 	// Object is "Kind/namespace/name" of the changed object, or "".

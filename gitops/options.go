@@ -17,6 +17,10 @@ type options struct {
 	now    func() time.Time
 	// backoffBase and backoffMax shape the wait between Publish attempts.
 	backoffBase, backoffMax time.Duration
+	// prClaim and prPoll: how long another run's fresh pull request
+	// branch tip is left to it, and how often its pull request is looked
+	// for meanwhile.
+	prClaim, prPoll time.Duration
 }
 
 // Default backoff between Publish attempts: the n-th wait is drawn from
@@ -36,6 +40,9 @@ func defaultOptions() options {
 
 		backoffBase: DefaultBackoffBase,
 		backoffMax:  DefaultBackoffMax,
+
+		prClaim: DefaultPullRequestClaim,
+		prPoll:  DefaultPullRequestPoll,
 	}
 }
 
@@ -95,6 +102,21 @@ func WithBackoff(base, max time.Duration) Option {
 			return errors.New("gitops.WithBackoff: want 0 < base <= max")
 		}
 		o.backoffBase, o.backoffMax = base, max
+		return nil
+	}
+}
+
+// WithPullRequestClaim sets how long a pull request branch tip that
+// another run pushed stays that run's to open the pull request for
+// (claim), and how often a run that found such a tip looks for that pull
+// request meanwhile (poll). Default: DefaultPullRequestClaim,
+// DefaultPullRequestPoll.
+func WithPullRequestClaim(claim, poll time.Duration) Option {
+	return func(o *options) error {
+		if claim < 0 || poll <= 0 {
+			return errors.New("gitops.WithPullRequestClaim: want claim >= 0 and poll > 0")
+		}
+		o.prClaim, o.prPoll = claim, poll
 		return nil
 	}
 }

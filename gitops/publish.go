@@ -16,6 +16,9 @@ type Rewrite struct {
 	// Message is the commit message, rendered once by the caller (e.g.
 	// with RenderMessage).
 	Message string
+	// Changes are the image updates made, for a pull request's title,
+	// body and marker; Publish does not need them.
+	Changes []Change
 }
 
 // RewriteFunc applies the run's update to the work tree at dir, freshly
@@ -126,6 +129,16 @@ func Publish(ctx context.Context, repo *Repo, rewrite RewriteFunc, pub Publisher
 	if pub == nil {
 		pub = DirectPush{}
 	}
+	return retry(ctx, repo, func(ctx context.Context, a *Attempt) error {
+		return attempt(ctx, repo, rewrite, pub, a)
+	})
+}
+
+// retry runs try until it succeeds, fails with anything but a lost race,
+// or push.attempts or push.timeout run out, waiting with jittered
+// exponential backoff between tries: Publish's loop, shared with the
+// pull-request publisher. try fills the Attempt it is given (Number set).
+func retry(ctx context.Context, repo *Repo, try func(context.Context, *Attempt) error) ([]Attempt, error) {
 	max, timeout := repo.spec.Push.Attempts, repo.spec.Push.Timeout
 	start := time.Now()
 	parent := ctx
@@ -135,7 +148,7 @@ func Publish(ctx context.Context, repo *Repo, rewrite RewriteFunc, pub Publisher
 	for n := 1; ; n++ {
 		a := Attempt{Number: n}
 		t0 := time.Now()
-		a.Err = attempt(ctx, repo, rewrite, pub, &a)
+		a.Err = try(ctx, &a)
 		a.Duration = time.Since(t0)
 		giveUp := func(outOfTime bool) ([]Attempt, error) {
 			attempts = append(attempts, a)

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -67,7 +66,7 @@ type Repo struct {
 	head   plumbing.Hash
 
 	keyOnce sync.Once
-	key     *openpgp.Entity
+	key     git.Signer
 	keyErr  error
 }
 
@@ -94,6 +93,11 @@ func Checkout(ctx context.Context, spec Spec, dir string, opts ...Option) (*Repo
 	spec.SetDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
+	}
+	if pr := spec.Push.PullRequest; pr != nil {
+		// Pull request branches are built from their base, so that is
+		// what is checked out, whatever git.branch says.
+		spec.Branch = pr.Base
 	}
 	if kind, _ := classifyURL(spec.URL); kind == urlKindFile {
 		if !fileTransportInstalled() {
@@ -390,6 +394,20 @@ func (r *Repo) fetchAndReset(ctx context.Context) error {
 	if err := r.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, local)); err != nil {
 		return fmt.Errorf("setting HEAD in %s: %w", r.dir, pathErrText(err))
 	}
+	if err := r.resetWorktree(r.head); errors.Is(err, errResetFallback) {
+		if err := r.resetWithGoGit(); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return fmt.Errorf("resetting %s to %s: %w", r.dir, r.head, err)
+	}
+	r.opts.logger.Info("checked out", "remote", r.remote, "branch", r.base, "commit", r.head.String())
+	return nil
+}
+
+// resetWithGoGit is the reset for trees resetWorktree leaves to go-git
+// (submodules): it hashes the whole work tree.
+func (r *Repo) resetWithGoGit() error {
 	wt, err := r.repo.Worktree()
 	if err != nil {
 		return fmt.Errorf("opening work tree %s: %w", r.dir, pathErrText(err))
@@ -397,11 +415,8 @@ func (r *Repo) fetchAndReset(ctx context.Context) error {
 	if err := wt.Reset(&git.ResetOptions{Commit: r.head, Mode: git.HardReset}); err != nil {
 		return fmt.Errorf("resetting %s to %s: %w", r.dir, r.head, pathErrText(err))
 	}
-	if err := r.removeUntracked(); err != nil {
-		return err
-	}
-	r.opts.logger.Info("checked out", "remote", r.remote, "branch", r.base, "commit", r.head.String())
-	return nil
+	os.Remove(filepath.Join(r.dir, git.GitDirName, indexTreeRecord))
+	return r.removeUntracked()
 }
 
 // removeUntracked deletes every file the index does not track, ignored
@@ -417,8 +432,16 @@ func (r *Repo) removeUntracked() error {
 	for _, e := range idx.Entries {
 		tracked[e.Name] = true
 	}
+	return r.removeUntrackedOf(tracked)
+}
+
+// removeUntrackedOf deletes every file of the work tree not in tracked
+// (slash paths), and the directories left empty, reading each directory
+// once.
+func (r *Repo) removeUntrackedOf(tracked map[string]bool) error {
 	var dirs []string
-	err = filepath.WalkDir(r.dir, func(p string, d fs.DirEntry, err error) error {
+	kept := map[string]int{} // entries left in each directory
+	err := filepath.WalkDir(r.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -432,26 +455,28 @@ func (r *Repo) removeUntracked() error {
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
 			if rel == git.GitDirName || tracked[rel] { // .git, or a submodule
+				kept[filepath.Dir(p)]++
 				return filepath.SkipDir
 			}
 			dirs = append(dirs, p)
 			return nil
 		}
 		if !tracked[rel] {
-			if err := os.Remove(p); err != nil {
-				return err
-			}
+			return os.Remove(p)
 		}
+		kept[filepath.Dir(p)]++
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("removing untracked files in %s: %w", r.dir, pathErrText(err))
 	}
-	for i := len(dirs) - 1; i >= 0; i-- { // deepest first
-		if entries, err := os.ReadDir(dirs[i]); err == nil && len(entries) == 0 {
-			if err := os.Remove(dirs[i]); err != nil {
-				return fmt.Errorf("removing empty directory: %w", pathErrText(err))
-			}
+	for i := len(dirs) - 1; i >= 0; i-- { // children before their parents
+		if kept[dirs[i]] > 0 {
+			kept[filepath.Dir(dirs[i])]++
+			continue
+		}
+		if err := os.Remove(dirs[i]); err != nil {
+			return fmt.Errorf("removing empty directory: %w", pathErrText(err))
 		}
 	}
 	return nil
@@ -519,25 +544,22 @@ func (r *Repo) Commit(ctx context.Context, files []string, message string) (stri
 	if err != nil {
 		return "", fmt.Errorf("opening work tree %s: %w", r.dir, pathErrText(err))
 	}
-	for _, f := range changed {
-		if _, err := os.Lstat(filepath.Join(r.dir, filepath.FromSlash(f))); errors.Is(err, fs.ErrNotExist) {
-			if _, err := wt.Remove(f); err != nil {
-				return "", fmt.Errorf("staging deletion of %s: %w", f, pathErrText(err))
-			}
-			continue
-		}
-		if _, err := wt.Add(f); err != nil {
-			return "", fmt.Errorf("staging %s: %w", f, pathErrText(err))
-		}
+	indexSum, err := r.stageFiles(changed)
+	if err != nil {
+		return "", err
 	}
 	sig := object.Signature{
 		Name:  r.spec.Commit.Author.Name,
 		Email: r.spec.Commit.Author.Email,
 		When:  r.opts.now(),
 	}
-	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, SignKey: key})
+	hash, err := wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig, Signer: key})
 	if err != nil {
 		return "", fmt.Errorf("committing %d file(s) in %s: %w", len(changed), r.dir, pathErrText(err))
+	}
+	// The index now holds the commit's tree: the next refresh diffs from it.
+	if c, err := r.repo.CommitObject(hash); err == nil {
+		_ = writeIndexTree(filepath.Join(r.dir, git.GitDirName), c.TreeHash, indexSum)
 	}
 	r.opts.logger.Info("committed", "commit", hash.String(), "files", len(changed), "signed", key != nil)
 	return hash.String(), nil
@@ -588,7 +610,7 @@ func (r *Repo) changedFiles(tree *object.Tree, files []string) ([]string, error)
 
 // signingKey loads the configured key once, on first commit, so commands
 // that never commit need no passphrase.
-func (r *Repo) signingKey() (*openpgp.Entity, error) {
+func (r *Repo) signingKey() (git.Signer, error) {
 	sk := r.spec.Commit.SigningKey
 	if sk == nil {
 		return nil, nil
@@ -645,6 +667,12 @@ func (r *Repo) PushTo(ctx context.Context, branch, expect string) error {
 		r.opts.logger.Info("remote already up to date", "remote", r.remote, "branch", branch)
 		return nil
 	}
+	return r.pushError(branch, &log, err)
+}
+
+// pushError describes a failed push to branch: the server's own reason
+// (from log) kept, credentials redacted, a lost race marked as such.
+func (r *Repo) pushError(branch string, log *remoteLog, err error) error {
 	reason := error(&remoteReasonError{err: err, remote: r.red.scrubString(log.text())})
 	reason = r.red.scrub(reason)
 	if isRace(err) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	git "github.com/go-git/go-git/v5"
+
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
 
@@ -73,17 +75,27 @@ func isEncrypted(e *openpgp.Entity) bool {
 	return false
 }
 
-// loadSpecSigningKey loads the key sk names, reading its passphrase from
-// the environment, and says which field is wrong when it fails.
-func loadSpecSigningKey(sk *SigningKey, getenv func(string) string) (*openpgp.Entity, error) {
+// loadSpecSigningKey loads the key sk names, in its format, reading its
+// passphrase from the environment, and says which field is wrong when it
+// fails. The signer goes to go-git's CommitOptions.Signer for either format.
+func loadSpecSigningKey(sk *SigningKey, getenv func(string) string) (git.Signer, error) {
 	var pass []byte
 	if sk.PassphraseEnv != "" {
 		pass = []byte(getenv(sk.PassphraseEnv))
 	}
-	e, err := LoadSigningKey(sk.File, pass)
+	var signer git.Signer
+	var err error
+	if sk.Format == SigningFormatSSH {
+		signer, err = LoadSSHSigningKey(sk.File, pass)
+	} else {
+		var e *openpgp.Entity
+		if e, err = LoadSigningKey(sk.File, pass); err == nil {
+			signer = &OpenPGPSigner{Entity: e}
+		}
+	}
 	switch {
 	case err == nil:
-		return e, nil
+		return signer, nil
 	case errors.Is(err, ErrPassphraseRequired) && sk.PassphraseEnv == "":
 		return nil, &FieldError{Field: "commit.signingKey.passphraseEnv", Err: fmt.Errorf("required: %w", err)}
 	case errors.Is(err, ErrPassphraseRequired):

@@ -66,7 +66,7 @@ type Auth struct {
 type CommitSpec struct {
 	// Author is used as author and committer; default {uptick, uptick@localhost}.
 	Author Signature `yaml:"author"`
-	// SigningKey, when set, makes every commit OpenPGP-signed.
+	// SigningKey, when set, makes every commit signed (OpenPGP or SSH).
 	SigningKey *SigningKey `yaml:"signingKey"`
 	// MessageTemplate is a Go text/template over MessageData; default
 	// DefaultMessageTemplate.
@@ -79,10 +79,17 @@ type Signature struct {
 	Email string `yaml:"email"`
 }
 
-// SigningKey locates an armored OpenPGP private key and, if it is encrypted,
-// the env var holding its passphrase.
+// SigningKey locates the private key commits are signed with and, if it
+// is encrypted, the env var holding its passphrase.
+//
+//	signingKey: {format: ssh, file: /keys/uptick_ed25519, passphraseEnv: SSH_KEY_PASSPHRASE}
 type SigningKey struct {
-	File          string `yaml:"file"`
+	// Format is "openpgp" (default: an armored OpenPGP key) or "ssh" (an
+	// SSH private key, signing as git does with gpg.format=ssh).
+	Format SigningFormat `yaml:"format"`
+	// File is the private key.
+	File string `yaml:"file"`
+	// PassphraseEnv names the env var holding the key's passphrase.
 	PassphraseEnv string `yaml:"passphraseEnv"`
 }
 
@@ -98,18 +105,25 @@ type PushSpec struct {
 	// Timeout bounds publishing (every attempt and the backoff between
 	// them); default 2m.
 	Timeout time.Duration `yaml:"timeout"`
-	// PullRequest is not implemented in this version; Validate rejects it.
+	// PullRequest, when set, proposes the changes as pull requests from
+	// branches uptick owns instead of pushing to Branch.
 	PullRequest *PullRequestSpec `yaml:"pullRequest"`
 }
 
-// PullRequestSpec describes opening a pull request instead of pushing
-// directly. It is reserved for the forge clients and not supported yet.
-type PullRequestSpec struct {
-	Provider string   `yaml:"provider"`
-	Base     string   `yaml:"base"`
-	Branch   string   `yaml:"branch"`
-	Labels   []string `yaml:"labels"`
-	Group    string   `yaml:"group"`
+// withDefaults returns a copy of s with defaults applied, leaving s (and
+// what its pointers point at) as it was.
+func (s *Spec) withDefaults() Spec {
+	c := *s
+	if k := s.Commit.SigningKey; k != nil {
+		kc := *k
+		c.Commit.SigningKey = &kc
+	}
+	if pr := s.Push.PullRequest; pr != nil {
+		pc := *pr
+		c.Push.PullRequest = &pc
+	}
+	c.SetDefaults()
+	return c
 }
 
 // SetDefaults fills every empty field that has a default, so the rest of the
@@ -117,6 +131,12 @@ type PullRequestSpec struct {
 func (s *Spec) SetDefaults() {
 	if s.Branch == "" {
 		s.Branch = DefaultBranch
+	}
+	if pr := s.Push.PullRequest; pr != nil {
+		pr.setDefaults(s.Branch)
+		if s.Push.Branch == "" {
+			s.Push.Branch = pr.Base
+		}
 	}
 	if s.Push.Branch == "" {
 		s.Push.Branch = s.Branch
@@ -133,6 +153,9 @@ func (s *Spec) SetDefaults() {
 	if s.Commit.Author.Email == "" {
 		s.Commit.Author.Email = DefaultAuthorEmail
 	}
+	if k := s.Commit.SigningKey; k != nil && k.Format == "" {
+		k.Format = SigningFormatOpenPGP
+	}
 	if s.Commit.MessageTemplate == "" {
 		s.Commit.MessageTemplate = DefaultMessageTemplate
 	}
@@ -143,8 +166,7 @@ func (s *Spec) SetDefaults() {
 // *FieldError whose path is relative to the git section, e.g.
 // "url: required". Preflight checks what it names too.
 func (s *Spec) Validate() error {
-	c := *s
-	c.SetDefaults()
+	c := s.withDefaults()
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fieldErr(field, format, args...))
@@ -163,7 +185,9 @@ func (s *Spec) Validate() error {
 	if err := plumbing.NewBranchReferenceName(c.Branch).Validate(); err != nil || strings.TrimSpace(c.Branch) != c.Branch {
 		add("branch", "invalid branch name %q", c.Branch)
 	}
-	if err := plumbing.NewBranchReferenceName(c.Push.Branch).Validate(); err != nil || strings.TrimSpace(c.Push.Branch) != c.Push.Branch {
+	// With pull requests push.branch is their base, checked as such.
+	isBase := c.Push.PullRequest != nil && c.Push.Branch == c.Push.PullRequest.Base
+	if err := plumbing.NewBranchReferenceName(c.Push.Branch).Validate(); !isBase && (err != nil || strings.TrimSpace(c.Push.Branch) != c.Push.Branch) {
 		add("push.branch", "invalid branch name %q", c.Push.Branch)
 	}
 	if c.Push.Attempts < 1 || c.Push.Attempts > maxPushAttempts {
@@ -172,8 +196,8 @@ func (s *Spec) Validate() error {
 	if c.Push.Timeout < 0 {
 		add("push.timeout", "must not be negative")
 	}
-	if c.Push.PullRequest != nil {
-		add("push.pullRequest", "not supported yet; use push.branch")
+	if pr := c.Push.PullRequest; pr != nil {
+		errs = append(errs, pr.validate(kind, c.Push.Branch, c.Branch)...)
 	}
 
 	a := c.Auth
@@ -210,8 +234,13 @@ func (s *Spec) Validate() error {
 	if strings.TrimSpace(c.Commit.Author.Email) == "" || strings.ContainsAny(c.Commit.Author.Email, "<>\n ") {
 		add("commit.author.email", "invalid email %q", c.Commit.Author.Email)
 	}
-	if k := c.Commit.SigningKey; k != nil && k.File == "" {
-		add("commit.signingKey.file", "required when signingKey is set")
+	if k := c.Commit.SigningKey; k != nil {
+		if k.File == "" {
+			add("commit.signingKey.file", "required when signingKey is set")
+		}
+		if f := k.Format; f != "" && f != SigningFormatOpenPGP && f != SigningFormatSSH {
+			add("commit.signingKey.format", "unknown format %q (want openpgp or ssh)", f)
+		}
 	}
 	if _, err := RenderMessage(c.Commit.MessageTemplate, sampleChanges()); err != nil {
 		add("commit.messageTemplate", "%v", err)

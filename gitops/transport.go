@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
@@ -234,11 +236,41 @@ func openLocal(dir string) (*filesystem.Storage, string, error) {
 		fi, err := os.Stat(filepath.Join(d, "config"))
 		if err == nil && !fi.IsDir() {
 			if _, err := os.Stat(filepath.Join(d, "objects")); err == nil {
-				return filesystem.NewStorage(osfs.New(d), cache.NewObjectLRUDefault()), d, nil
+				return filesystem.NewStorage(racingReaderFS{osfs.New(d)}, cache.NewObjectLRUDefault()), d, nil
 			}
 		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, "", pathErrText(err)
 		}
 	}
 	return nil, "", transport.ErrRepositoryNotFound
+}
+
+// racingReaderFS is the file system of a served repository, which other
+// processes write while this one reads. go-billy's osfs stats every entry
+// of a directory listing and fails the whole listing when one vanished in
+// between, which happens whenever a concurrent push renames its
+// objects/pack/tmp_pack_* into place; go-git then caches "no packs" for
+// the session and answers "object not found" for every packed object.
+// Here an entry removed or renamed during the listing is skipped instead,
+// as git itself does.
+type racingReaderFS struct{ billy.Filesystem }
+
+// ReadDir implements billy.Filesystem.
+func (f racingReaderFS) ReadDir(path string) ([]os.FileInfo, error) {
+	entries, err := os.ReadDir(filepath.Join(f.Root(), path))
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]os.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, fi)
+	}
+	return infos, nil
 }

@@ -24,6 +24,8 @@ import (
 //	DIR/.uptick.lock     flock held by the run using DIR (LockWorkdir)
 //	DIR/repo/            the clone: work tree and .git (Repo.Dir)
 //	DIR/repo/.git/uptick-workdir   marker: uptick made this clone, of this URL
+//	DIR/repo/.git/uptick-index-tree  the tree the index holds (refresh)
+//	DIR/repo/.git/uptick-*         what stages keep of the tree (StateFile)
 //	DIR/.repo.new/       a clone being made; renamed to repo when complete
 //	DIR/.repo.old/       a damaged clone being removed
 //
@@ -232,7 +234,7 @@ func openClone(dir, remoteURL string) (*git.Repository, error) {
 	if err != nil {
 		return nil, damaged("refs: %v", pathErrText(err))
 	}
-	if _, err := repo.Storer.Index(); err != nil {
+	if err := checkIndexFile(filepath.Join(dir, git.GitDirName, "index")); err != nil {
 		return nil, damaged("index: %v", pathErrText(err))
 	}
 	return repo, nil

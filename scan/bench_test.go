@@ -19,7 +19,7 @@ func BenchmarkScan(b *testing.B) {
 		pushTags(b, reg.host, repo, numberedTags("v", tagsPerRepo))
 		targets[i] = scan.Target{Name: repo, Repository: reg.host + "/" + repo}
 	}
-	s := newScanner(b)
+	s := reg.scanner(b)
 	ctx := context.Background()
 	requests := 0
 	b.ReportAllocs()

@@ -31,12 +31,12 @@ func TestDistributionRegistryEndToEnd(t *testing.T) {
 	// Trust through the CA bundle option, as `scan.caFile` in the config does.
 	s := newScanner(t, scan.WithCABundle(reg.CAPEM))
 	results := s.Scan(context.Background(), []scan.Target{
-		{Name: "app", Repository: reg.Addr + "/team/app", DockerConfig: good},
-		{Name: "other", Repository: reg.Addr + "/team/other", DockerConfig: good},
-		{Name: "app-again", Repository: reg.Addr + "/team/app", DockerConfig: good},
-		{Name: "app-wrong-password", Repository: reg.Addr + "/team/app", DockerConfig: bad},
+		{Name: "app", Repository: reg.Addr + "/team/app", Auth: scan.Auth{DockerConfig: good}},
+		{Name: "other", Repository: reg.Addr + "/team/other", Auth: scan.Auth{DockerConfig: good}},
+		{Name: "app-again", Repository: reg.Addr + "/team/app", Auth: scan.Auth{DockerConfig: good}},
+		{Name: "app-wrong-password", Repository: reg.Addr + "/team/app", Auth: scan.Auth{DockerConfig: bad}},
 		{Name: "anonymous", Repository: reg.Addr + "/team/app"},
-		{Name: "missing", Repository: reg.Addr + "/team/missing", DockerConfig: good},
+		{Name: "missing", Repository: reg.Addr + "/team/missing", Auth: scan.Auth{DockerConfig: good}},
 	})
 
 	sorted := cmpopts.SortSlices(func(a, b string) bool { return a < b })
@@ -89,7 +89,7 @@ func TestWithCABundle(t *testing.T) {
 	reg := testserver.DistributionRegistry(t, user, pass)
 	pushTags(t, reg.Addr, "team/app", []string{"1.0.0"}, remote.WithTransport(reg.Transport), basicAuthOption(user, pass))
 	cfg := writeDockerConfig(t, `{"auths":{"`+reg.Addr+`":{"auth":"`+authEntry(user, pass)+`"}}}`)
-	target := scan.Target{Name: "app", Repository: reg.Addr + "/team/app", DockerConfig: cfg}
+	target := scan.Target{Name: "app", Repository: reg.Addr + "/team/app", Auth: scan.Auth{DockerConfig: cfg}}
 
 	if _, err := newScanner(t, scan.WithRetries(0)).ListTags(context.Background(), target); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("without the CA bundle: err = %v, want a certificate error", err)

@@ -16,6 +16,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/uptick-gitops/uptick/scan"
 )
 
 // testRegistry is go-containerregistry's in-process registry on a real
@@ -48,6 +50,13 @@ func newTestRegistry(t testing.TB, wrap func(http.Handler) http.Handler) *testRe
 	t.Cleanup(r.srv.Close)
 	r.host = strings.TrimPrefix(r.srv.URL, "http://")
 	return r
+}
+
+// scanner returns a scanner that reaches r over plain HTTP, as a registry
+// listed in scan.insecure.
+func (r *testRegistry) scanner(t testing.TB, opts ...scan.Option) *scan.Scanner {
+	t.Helper()
+	return newScanner(t, append([]scan.Option{scan.WithInsecure(r.host)}, opts...)...)
 }
 
 // reset forgets the requests made so far (e.g. by pushes).

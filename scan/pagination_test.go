@@ -79,7 +79,7 @@ func TestPagination(t *testing.T) {
 			reg := newTestRegistry(t, paginate(tc.size, ""))
 			pushTags(t, reg.host, "app", tags)
 			reg.reset()
-			got, err := newScanner(t).ListTags(context.Background(), scan.Target{Repository: reg.host + "/app"})
+			got, err := reg.scanner(t).ListTags(context.Background(), scan.Target{Repository: reg.host + "/app"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestPagination(t *testing.T) {
 	t.Run("link to another host is refused", func(t *testing.T) {
 		reg := newTestRegistry(t, paginate(3, "evil.example:80"))
 		pushTags(t, reg.host, "app", tags)
-		_, err := newScanner(t).ListTags(context.Background(), scan.Target{Repository: reg.host + "/app"})
+		_, err := reg.scanner(t).ListTags(context.Background(), scan.Target{Repository: reg.host + "/app"})
 		if err == nil || !strings.Contains(err.Error(), reg.host+"/app") {
 			t.Errorf("err = %v, want an error naming the repository", err)
 		}

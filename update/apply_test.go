@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 const nginxLine = "image: docker.io/library/nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n"
@@ -128,24 +129,35 @@ func TestApplyWriteErrorLeavesFile(t *testing.T) {
 	// non-empty directory fails for everyone, after the temp file is written.
 	root := t.TempDir()
 	writeTree(t, root, map[string]string{"a.yaml": nginxLine})
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	if err := os.Mkdir(filepath.Join(root, "dir.yaml"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "dir.yaml", "x"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = writeAtomic(r, "dir.yaml", []byte("new"), 0o644)
-	if err == nil || !strings.Contains(err.Error(), `"dir.yaml"`) {
-		t.Fatalf("writeAtomic over a directory: %v", err)
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := map[string]string{"a.yaml": nginxLine, "dir.yaml/x": ""}
+	defer unix.Close(fd)
+	st := newStager(&options{})
+	d := &dirRef{fd: fd, rel: ".", keep: true}
+	if err := st.stage(d, "dir.yaml", 0o644, FileChange{Path: "dir.yaml", After: []byte("new")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.stage(d, "a.yaml", 0o644, FileChange{Path: "a.yaml", After: []byte(nginxNew)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.flush()
+	if len(st.res.Errors) != 1 || !strings.Contains(st.res.Errors[0].Error(), `"dir.yaml"`) {
+		t.Fatalf("errors after a failed rename: %v", st.res.Errors)
+	}
+	if diff := cmp.Diff([]string{"a.yaml"}, changedPaths(&st.res)); diff != "" {
+		t.Errorf("committed files (-want +got):\n%s", diff)
+	}
+	want := map[string]string{"a.yaml": nginxNew, "dir.yaml/x": ""}
 	if diff := cmp.Diff(want, readTree(t, root)); diff != "" {
-		t.Errorf("tree after failed write (-want +got):\n%s", diff)
+		t.Errorf("tree after failed write (-want +got), temp files left?:\n%s", diff)
 	}
 }
 

@@ -203,6 +203,10 @@ type Result struct {
 	Errors   []*FileError
 	Scanned  int // files considered (right extension)
 	Marked   int // files containing the marker bytes (parsed)
+	// State is what a later Apply over this tree, or a newer version of
+	// it, can reuse (WithIncremental); nil when a directory could not be
+	// listed, so the result may not cover the whole tree.
+	State *State
 }
 
 // Err joins the per-file errors so a caller can fail a run on them; nil if none.
@@ -220,14 +224,22 @@ type Option func(*options) error
 type options struct {
 	dryRun      bool
 	concurrency int
+	maxFileSize int64
+	syncFS      bool // one syncfs per file system instead of fdatasync per file (benchmarks)
+	incremental *incremental
 }
 
+// DefaultMaxFileSize is the largest file with markers Apply parses, by
+// default: parsing takes about ten times a file's size in memory, and
+// files this large are generated, not edited by hand.
+const DefaultMaxFileSize = 8 << 20
+
 func defaultOptions() options {
-	return options{concurrency: runtime.GOMAXPROCS(0)}
+	return options{concurrency: runtime.GOMAXPROCS(0), maxFileSize: DefaultMaxFileSize}
 }
 
 // WithDryRun computes the result without writing any file. Default false:
-// changed files are written atomically (temp file and rename).
+// changed files are written atomically (temp files, one sync, renames).
 func WithDryRun(dry bool) Option {
 	return func(o *options) error {
 		o.dryRun = dry
@@ -243,6 +255,21 @@ func WithConcurrency(n int) Option {
 			return fmt.Errorf("concurrency must be at least 1, got %d", n)
 		}
 		o.concurrency = n
+		return nil
+	}
+}
+
+// WithMaxFileSize sets the largest file with markers that is parsed and
+// rewritten; a larger one is left alone with a warning naming it and the
+// limit, and the pass goes on. Files without markers are screened
+// whatever their size, in bounded memory. Default DefaultMaxFileSize
+// (8 MiB); n < 1 is an error.
+func WithMaxFileSize(n int64) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("maximum file size must be at least 1 byte, got %d", n)
+		}
+		o.maxFileSize = n
 		return nil
 	}
 }

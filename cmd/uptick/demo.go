@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -50,6 +51,8 @@ images:
     exclude: ['-alpine$']
 update:
   paths: [clusters]
+scan:
+  insecure: [%s]   # the in-process registry serves plain HTTP
 `
 
 func newCmdDemo(streams ioStreams, g *globalOptions) *cobra.Command {
@@ -116,7 +119,7 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 	fmt.Fprintf(out, "==> throwaway OpenPGP key %X written to %s\n", pub.PrimaryKey.Fingerprint, keyFile)
 
 	cfgFile := filepath.Join(dir, "uptick.yaml")
-	cfgText := fmt.Sprintf(demoConfig, "file://"+filepath.ToSlash(remoteDir), keyFile, host, host)
+	cfgText := fmt.Sprintf(demoConfig, "file://"+filepath.ToSlash(remoteDir), keyFile, host, host, strconv.Quote(host))
 	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
 		return err
 	}

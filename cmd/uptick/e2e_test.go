@@ -73,6 +73,7 @@ func (f *fleet) writeConfig(extra string) {
   url: file://%s
   commit:
     author: {name: uptick-test, email: test@uptick.invalid}
+scan: {insecure: [%q]}
 images:
   - name: demo:podinfo
     repository: %s/demo/podinfo
@@ -81,9 +82,23 @@ images:
     repository: %s/demo/redis
     policy: {semver: {range: "~7.2"}}
     exclude: ['-alpine$']
-%s`, f.remote, f.host, f.host, extra)
+%s`, f.remote, f.host, f.host, f.host, extra)
 	f.config = filepath.Join(f.dir, "uptick.yaml")
 	if err := os.WriteFile(f.config, []byte(cfg), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// addInsecure lists host, a further plain-HTTP registry, in the config's
+// scan.insecure.
+func (f *fleet) addInsecure(host string) {
+	f.t.Helper()
+	cfg, err := os.ReadFile(f.config)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), "scan: {insecure: [", fmt.Sprintf("scan: {insecure: [%q, ", host), 1))
+	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -561,7 +576,7 @@ func TestRunSkipsMarkersOfAFailedImage(t *testing.T) {
 	for _, w := range rep.Warnings {
 		got = append(got, fmt.Sprintf("%s %s:%d %s", w.Stage, w.File, w.Line, w.Message))
 	}
-	want := []string{fmt.Sprintf(`update clusters/prod/redis/values.yaml:7 skipped: image "demo:redis" was not updated this pass: listing tags of "%s/demo/ghost": not found`, f.host)}
+	want := []string{fmt.Sprintf(`update clusters/prod/redis/values.yaml:7 skipped: image "demo:redis" was not updated this pass: listing tags of "%s/demo/ghost": GET http://%s/v2/demo/ghost/tags/list: 404 Not Found: NAME_UNKNOWN: Unknown name`, f.host, f.host)}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b string) bool { return strings.HasPrefix(b, a) || strings.HasPrefix(a, b) })); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}

@@ -17,6 +17,7 @@ func main() {
 	// A closed stdout (uptick plan | head -1) must fail a write, not kill
 	// the process before it removes its temporary clone.
 	signal.Ignore(syscall.SIGPIPE)
+	tuneMemory(os.Getenv)
 	// file:// remotes are served in-process, so the image needs no git.
 	gitops.InstallFileTransport()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

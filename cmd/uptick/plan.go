@@ -166,7 +166,7 @@ func runStage(ctx context.Context, opts *runOptions) error {
 	if opts.until >= pass.Plan {
 		load = setupGit
 	}
-	log, cfg, err := load(opts.global, opts.streams, opts.output, opts.configFile)
+	log, cfg, err := load(opts)
 	if err != nil {
 		return err
 	}
@@ -181,16 +181,17 @@ func checkOutput(format string) error {
 }
 
 // setup is what every config-driven command does first: check the output
-// format, build the logger, load the config.
-func setup(g *globalOptions, streams ioStreams, format, configFile string) (*slog.Logger, *config.Config, error) {
-	if err := checkOutput(format); err != nil {
+// format, build the logger, load the config (and the Flux objects given
+// with --flux).
+func setup(opts *runOptions) (*slog.Logger, *config.Config, error) {
+	if err := checkOutput(opts.output); err != nil {
 		return nil, nil, err
 	}
-	log, err := g.logger(streams.Err)
+	log, err := opts.global.logger(opts.streams.Err)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := config.Load(configFile)
+	cfg, err := loadConfig(opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,12 +200,12 @@ func setup(g *globalOptions, streams ioStreams, format, configFile string) (*slo
 
 // setupGit is setup for the commands that touch the repository (run,
 // plan): it also checks, before any request, what needs the environment.
-func setupGit(g *globalOptions, streams ioStreams, format, configFile string) (*slog.Logger, *config.Config, error) {
-	log, cfg, err := setup(g, streams, format, configFile)
+func setupGit(opts *runOptions) (*slog.Logger, *config.Config, error) {
+	log, cfg, err := setup(opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cfg.Preflight(g.getenv); err != nil {
+	if err := cfg.Preflight(opts.global.getenv); err != nil {
 		return nil, nil, err
 	}
 	return log, cfg, nil

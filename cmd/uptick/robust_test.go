@@ -29,6 +29,7 @@ func TestRunTimeout(t *testing.T) {
 	if err := os.WriteFile(f.config, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	f.addInsecure(host)
 	for _, args := range [][]string{
 		{"run", "--config", f.config, "--timeout", "1s"},
 		{"scan", "--config", f.config, "--timeout", "1s"},

@@ -28,6 +28,13 @@ type runOptions struct {
 	daemon     bool
 	output     string
 	timeout    time.Duration
+	// flux and automation: Flux objects as the config (--flux, --automation).
+	flux       string
+	automation string
+	// fluxFromCheckout reads the Flux objects from the checkout
+	// (--flux-from-checkout); reconfigure does it for the pass.
+	fluxFromCheckout bool
+	reconfigure      func(dir string) (*config.Config, error)
 }
 
 func newCmdRun(streams ioStreams, g *globalOptions) *cobra.Command {
@@ -70,10 +77,11 @@ func addPassFlags(cmd *cobra.Command, opts *runOptions, workdir bool) {
 	}
 	cmd.Flags().StringVarP(&opts.output, "output", "o", outputText, "summary format: text or json")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", defaultTimeout, "give up on a pass that takes longer than this (0: never); commit and push keep a share of it")
+	addFluxFlags(cmd, opts)
 }
 
 func runRun(ctx context.Context, opts *runOptions) error {
-	log, cfg, err := setupGit(opts.global, opts.streams, opts.output, opts.configFile)
+	log, cfg, err := setupGit(opts)
 	if err != nil {
 		return err
 	}
@@ -99,6 +107,7 @@ func runPass(ctx context.Context, opts *runOptions, log *slog.Logger, cfg *confi
 	res := pass.Run(ctx, cfg, pass.Options{
 		Until: opts.until, Workdir: opts.workdir, Timeout: opts.timeout,
 		Logger: log, Getenv: opts.global.getenv, UserAgent: "uptick/" + buildVersion(),
+		Reconfigure: opts.reconfigure,
 	})
 	return render(opts.streams, opts.output, opts.command, res)
 }

@@ -1,8 +1,8 @@
 // Package e2e holds uptick's process-level acceptance tests: the real
 // binary, built once per test process by TestMain, run as a CronJob would
 // run it, against real servers on 127.0.0.1 (ggcr's in-process registry,
-// `git http-backend`, OpenSSH sshd, file:// remotes). They prove what only
-// whole processes can show:
+// `git http-backend`, OpenSSH sshd, file:// remotes, Gitea). They prove
+// what only whole processes can show:
 //
 //   - TestPushRaces: 4 concurrent runs per round, each updating its own
 //     image, over file://, HTTP and SSH: every change lands, linear history,
@@ -17,11 +17,20 @@
 //     request reaches the registry or the git server.
 //   - TestSignals, TestBrokenStdoutPipe: SIGTERM and SIGINT exit 3, and no
 //     temporary clone outlives any exit, SIGPIPE included.
+//   - TestStuckRegistry: beside a healthy registry, a fault-injecting proxy
+//     in front of a real one hangs, trickles its bodies or answers 429 with
+//     Retry-After: 3600; with default flags the run ends in bounded time,
+//     exits 1 naming the stuck image, and the healthy image is pushed.
 //   - TestWorkdirVolumeUnderReadOnlyRoot: a --workdir volume mounted under a
 //     read-only parent (unshare and a read-only bind mount).
+//   - TestPullRequestRuns, TestConcurrentPullRequestRuns,
+//     TestPullRequestPreflight: git.push.pullRequest against a real Gitea
+//     (hack/tools/gitea.sh): opened, unchanged, updated, as the JSON report
+//     and the text say; two processes at once open one pull request; an
+//     unset token variable is exit 2 before any request.
 //
 // The tests use only the CLI's stable interface: the flags of `uptick run`
 // and `uptick plan`, exit codes, and the remote's state read with the git
-// CLI. They need git, sshd, strace and unshare (`make tools` installs
-// them). The package has no non-test code.
+// CLI. They need git, sshd, strace, unshare and Gitea (`make tools`
+// installs or builds them). The package has no non-test code.
 package e2e

@@ -43,6 +43,8 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/uptick: %v\n%s", err, out)
 		return 1
 	}
+	defer giteaServer.Stop()
+	defer kubeServer.Stop()
 	return m.Run()
 }
 

@@ -104,6 +104,31 @@ func TestPreflight(t *testing.T) {
 		})
 	}
 
+	// Registry credentials named per image: unset variables and a docker
+	// config that is missing or broken are found before any request.
+	brokenConfig := filepath.Join(keys, "broken-config.json")
+	writeFile(t, brokenConfig, `{"auths":{"r.example":{"auth":"not base64!"}}}`)
+	for i, img := range []struct{ name, auth, want string }{
+		{"images[].auth.passwordEnv unset", "{usernameEnv: UPTICK_E2E_REG_USER, passwordEnv: UPTICK_E2E_REG_PASS}", "images[1] (private).auth.passwordEnv: environment variable UPTICK_E2E_REG_PASS is empty or unset"},
+		{"images[].auth.dockerConfig missing", fmt.Sprintf("{dockerConfig: %s}", missing+".json"), "images[1] (private).auth.dockerConfig: reading docker config " + missing + ".json: no such file or directory"},
+		{"images[].auth.dockerConfig broken", fmt.Sprintf("{dockerConfig: %s}", brokenConfig), `images[1] (private).auth.dockerConfig: docker config ` + brokenConfig + `: auths["r.example"].auth: not valid base64`},
+	} {
+		t.Run(img.name, func(t *testing.T) {
+			cfg := f.writeConfig(fmt.Sprintf("preflight-image%d.yaml", i), configSpec{url: url, auth: auth, signing: signing(encrypted, passEnv),
+				images: []string{fmt.Sprintf(`{name: private, repository: %s/e2e/app0, policy: {semver: {range: "*"}}, auth: %s}`, f.host, img.auth)}})
+			for _, cmd := range []string{"plan", "run"} {
+				regBefore, gitBefore := f.registryRequests.Load(), gitRequests.Load()
+				res := uptick(t, append(good, "UPTICK_E2E_REG_USER=robot"), cmd, "--config", cfg)
+				if res.code != 2 || !strings.Contains(res.stdout+res.stderr, img.want) {
+					t.Errorf("%s: exit %d, want 2 naming %q:\n%s", cmd, res.code, img.want, res)
+				}
+				if n, m := f.registryRequests.Load()-regBefore, gitRequests.Load()-gitBefore; n != 0 || m != 0 {
+					t.Errorf("%s: %d registry and %d git requests before the problem was reported, want 0", cmd, n, m)
+				}
+			}
+		})
+	}
+
 	t.Run("control: everything right", func(t *testing.T) {
 		cfg := f.writeConfig("control.yaml", configSpec{url: url, auth: auth, signing: signing(encrypted, passEnv)})
 		for _, cmd := range []string{"plan", "run"} {

@@ -407,11 +407,16 @@ type SharedKube struct {
 // Run runs the package's tests and stops the server if one was started.
 func (s *SharedKube) Run(m *testing.M, opts KubeOptions) int {
 	s.opts = opts
-	code := m.Run()
+	defer s.Stop()
+	return m.Run()
+}
+
+// Stop stops the server if one was started (for a TestMain that does more
+// than Run; the server then starts with the zero KubeOptions).
+func (s *SharedKube) Stop() {
 	if s.kube != nil {
 		s.kube.Stop()
 	}
-	return code
 }
 
 // Get returns the package's API server, starting it on the first call; a

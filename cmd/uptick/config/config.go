@@ -3,18 +3,22 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/uptick-gitops/uptick/gitops"
 	"github.com/uptick-gitops/uptick/policy"
+	"github.com/uptick-gitops/uptick/scan"
 	"github.com/uptick-gitops/uptick/sync"
 	"github.com/uptick-gitops/uptick/update"
 )
@@ -45,11 +49,22 @@ type ImageSpec struct {
 	PinDigest bool `yaml:"pinDigest"`
 }
 
-// ImageAuth says where registry credentials for one image come from.
+// ImageAuth says where registry credentials for one image come from; at
+// most one of dockerConfig, usernameEnv/passwordEnv and provider. None:
+// the docker config at $DOCKER_CONFIG/config.json or
+// ~/.docker/config.json, else anonymous.
 type ImageAuth struct {
-	// DockerConfig is a docker config.json whose credentials are the only
-	// ones used for this image; "~/" is the home directory.
+	// DockerConfig is a docker config.json whose credentials (auths,
+	// credHelpers, credsStore) are the only ones used for this image; "~/"
+	// is the home directory.
 	DockerConfig string `yaml:"dockerConfig"`
+	// UsernameEnv and PasswordEnv name environment variables holding a
+	// username and a password or token.
+	UsernameEnv string `yaml:"usernameEnv"`
+	PasswordEnv string `yaml:"passwordEnv"`
+	// Provider uses a cloud registry's own auth: aws (ECR), google
+	// (Artifact Registry, GCR) or azure (ACR).
+	Provider string `yaml:"provider"`
 }
 
 // ScanSpec tunes registry access for the whole run.
@@ -61,6 +76,42 @@ type ScanSpec struct {
 	Insecure []string `yaml:"insecure"`
 	// CAFile is a PEM bundle of extra CAs trusted for registries.
 	CAFile string `yaml:"caFile"`
+	// Timeout is the time budget of one image: all its tag pages with
+	// retries and waits (default the scanner's, 1m).
+	Timeout time.Duration `yaml:"timeout"`
+	// RequestTimeout bounds one registry request, body included (default
+	// the scanner's, 30s).
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	// IdleTimeout bounds the wait for response headers and for each further
+	// piece of a body (default the scanner's, 15s).
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// Retries is how often one request is retried after a 429, a 5xx or a
+	// transient network error (default the scanner's, 3); -1 for none.
+	Retries int `yaml:"retries"`
+	// Limits bound what one repository's tag list may cost.
+	Limits ScanLimits `yaml:"limits"`
+	// Registries tune single registries.
+	Registries []RegistrySpec `yaml:"registries"`
+}
+
+// ScanLimits bound one repository's tag list; 0 is the scanner's default.
+type ScanLimits struct {
+	// PageSize is the "n" asked for per page (default 1000).
+	PageSize int `yaml:"pageSize"`
+	// Pages caps the pages read (default 1000).
+	Pages int `yaml:"pages"`
+	// PageBytes caps one page's body (default 8388608, 8 MiB).
+	PageBytes int64 `yaml:"pageBytes"`
+	// Tags caps the tags kept (default 100000).
+	Tags int `yaml:"tags"`
+}
+
+// RegistrySpec tunes one registry.
+type RegistrySpec struct {
+	// Host is the registry as written in repositories (host or host:port).
+	Host string `yaml:"host"`
+	// RPS limits the requests per second sent to it, across all images.
+	RPS float64 `yaml:"rps"`
 }
 
 // UpdateSpec says which part of the repository the rewrite looks at.
@@ -82,9 +133,13 @@ type Image struct {
 	Repository string
 	// Selector applies the policy, filter and exclusions to a tag list.
 	Selector *policy.Selector
-	// DockerConfig is ImageAuth.DockerConfig with "~" expanded.
-	DockerConfig string
-	PinDigest    bool
+	// Auth is the image's credential source; DockerConfig has "~"
+	// expanded.
+	Auth      ImageAuth
+	PinDigest bool
+	// Suspended images are not scanned and their markers are left alone
+	// (a Flux ImagePolicy or ImageRepository with spec.suspend).
+	Suspended bool
 }
 
 // Config is a loaded, defaulted and validated config file.
@@ -104,6 +159,14 @@ type Config struct {
 	// Sync is the sync section with its defaults, nil when the file has
 	// none (run then stops after the push).
 	Sync *sync.Spec
+
+	// RenderMessage, when set, renders the commit message in place of
+	// Git.Commit.MessageTemplate (a Flux automation's template over Flux's
+	// template data); images are the chosen ones, by marker reference.
+	RenderMessage func(changes []update.Change, images map[update.PolicyRef]update.Image) (string, error)
+	// Warnings are things the config declares that uptick does differently
+	// (from Flux objects); reported with every pass.
+	Warnings []string
 }
 
 // Load reads and parses a config file. Errors are *Error (bad input).
@@ -113,6 +176,16 @@ func Load(file string) (*Config, error) {
 		return nil, &Error{File: file, Problems: []*FieldError{{Err: readError(err)}}}
 	}
 	return Parse(file, data)
+}
+
+// LoadBase reads a config file whose images may come from elsewhere
+// (Flux objects, see FromFlux): `images:` may be empty.
+func LoadBase(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &Error{File: file, Problems: []*FieldError{{Err: readError(err)}}}
+	}
+	return parse(file, data, true)
 }
 
 // readError says why a config file cannot be read, without Go's
@@ -128,6 +201,10 @@ func readError(err error) error {
 // Parse decodes, defaults and validates a config file's content; file names
 // it in errors. Errors are *Error listing every problem found.
 func Parse(file string, data []byte) (*Config, error) {
+	return parse(file, data, false)
+}
+
+func parse(file string, data []byte, imagesOptional bool) (*Config, error) {
 	fail := func(line int, err error) (*Config, error) {
 		return nil, &Error{File: file, Problems: []*FieldError{{Line: line, Err: err}}}
 	}
@@ -152,7 +229,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err := root.Decode(&f); err != nil {
 		return fail(root.Line, err)
 	}
-	v := &validator{lines: c.lines, names: names}
+	v := &validator{lines: c.lines, names: names, imagesOptional: imagesOptional}
 	cfg := v.resolve(file, f)
 	if len(v.problems) > 0 {
 		return nil, &Error{File: file, Problems: v.problems}
@@ -173,6 +250,19 @@ func (c *Config) Preflight(getenv func(string) string) error {
 		v.names[i] = img.Name
 	}
 	v.addStage("git", c.Git.Preflight(getenv))
+	for i, img := range c.Images {
+		field := fmt.Sprintf("images[%d].auth", i)
+		for _, e := range []struct{ key, name string }{{"usernameEnv", img.Auth.UsernameEnv}, {"passwordEnv", img.Auth.PasswordEnv}} {
+			if e.name != "" && getenv(e.name) == "" {
+				v.add(field+"."+e.key, fmt.Errorf("environment variable %s is empty or unset", e.name))
+			}
+		}
+		if img.Auth.DockerConfig != "" {
+			if err := scan.CheckDockerConfig(img.Auth.DockerConfig); err != nil {
+				v.add(field+".dockerConfig", err)
+			}
+		}
+	}
 	if c.Sync != nil {
 		v.addStage("sync", c.Sync.Preflight(getenv))
 	}
@@ -187,6 +277,8 @@ type validator struct {
 	lines    map[string]int
 	names    map[int]string // image index → its name, for messages
 	problems []*FieldError
+	// imagesOptional: the images come from Flux objects.
+	imagesOptional bool
 }
 
 // add records a problem with the field at path (a raw path such as
@@ -274,13 +366,15 @@ func (v *validator) resolve(file string, f File) *Config {
 		v.addStage("sync", spec.Validate())
 		cfg.Sync = &spec
 	}
-	if len(f.Images) == 0 {
+	if len(f.Images) == 0 && !v.imagesOptional {
 		v.add("images", errors.New("at least one image is required"))
 	}
 	seen := map[update.PolicyRef]int{}
 	for i, spec := range f.Images {
 		field := fmt.Sprintf("images[%d]", i)
-		img := Image{Name: spec.Name, Field: display(v.names, field), Repository: spec.Repository, PinDigest: spec.PinDigest, DockerConfig: expandHome(spec.Auth.DockerConfig)}
+		img := Image{Name: spec.Name, Field: display(v.names, field), Repository: spec.Repository, PinDigest: spec.PinDigest, Auth: spec.Auth}
+		img.Auth.DockerConfig = expandHome(spec.Auth.DockerConfig)
+		v.checkAuth(field+".auth", spec.Auth)
 		ref, err := update.ParsePolicyRef(spec.Name)
 		switch {
 		case spec.Name == "":
@@ -314,6 +408,15 @@ func (v *validator) resolve(file string, f File) *Config {
 	if f.Scan.Concurrency < 0 {
 		v.add("scan.concurrency", errors.New("must not be negative"))
 	}
+	v.checkScan(f.Scan)
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"timeout", f.Scan.Timeout}, {"requestTimeout", f.Scan.RequestTimeout}, {"idleTimeout", f.Scan.IdleTimeout}} {
+		if d.d < 0 {
+			v.add("scan."+d.key, fmt.Errorf("must not be negative, got %s", d.d))
+		}
+	}
 	if len(cfg.Update.Paths) == 0 {
 		cfg.Update.Paths = []string{"."}
 	}
@@ -323,6 +426,7 @@ func (v *validator) resolve(file string, f File) *Config {
 			v.add(fmt.Sprintf("update.paths[%d]", i), fmt.Errorf("%q must be a relative path inside the repository", p))
 		}
 	}
+	v.checkPullRequestBranches(cfg)
 	if f.Schedule != "" {
 		if _, err := ParseSchedule(f.Schedule); err != nil {
 			v.add("schedule", err)
@@ -358,4 +462,63 @@ func expandHome(p string) string {
 		}
 	}
 	return p
+}
+
+// providers are the cloud registries' auth uptick knows.
+var providers = []string{"aws", "google", "azure"}
+
+// checkAuth validates one image's auth section.
+func (v *validator) checkAuth(field string, a ImageAuth) {
+	sources := 0
+	if a.DockerConfig != "" {
+		sources++
+	}
+	if a.UsernameEnv != "" || a.PasswordEnv != "" {
+		sources++
+		if a.PasswordEnv == "" {
+			v.add(field+".passwordEnv", errors.New("required with usernameEnv"))
+		}
+		if a.UsernameEnv == "" {
+			v.add(field+".usernameEnv", errors.New("required with passwordEnv"))
+		}
+	}
+	if a.Provider != "" {
+		sources++
+		if !slices.Contains(providers, a.Provider) {
+			v.add(field+".provider", fmt.Errorf("unknown provider %q (want one of %s)", a.Provider, strings.Join(providers, ", ")))
+		}
+	}
+	if sources > 1 {
+		v.add(field, errors.New("give one of dockerConfig, usernameEnv/passwordEnv or provider"))
+	}
+}
+
+// checkScan validates the scan section's limits and registries.
+func (v *validator) checkScan(s ScanSpec) {
+	if s.Retries < -1 {
+		v.add("scan.retries", fmt.Errorf("must be -1 (none) or more, got %d", s.Retries))
+	}
+	for _, l := range []struct {
+		key string
+		n   int64
+	}{{"pageSize", int64(s.Limits.PageSize)}, {"pages", int64(s.Limits.Pages)}, {"pageBytes", s.Limits.PageBytes}, {"tags", int64(s.Limits.Tags)}} {
+		if l.n < 0 {
+			v.add("scan.limits."+l.key, fmt.Errorf("must not be negative, got %d", l.n))
+		}
+	}
+	seen := map[string]int{}
+	for i, r := range s.Registries {
+		field := fmt.Sprintf("scan.registries[%d]", i)
+		switch j, dup := seen[r.Host]; {
+		case r.Host == "":
+			v.add(field+".host", errors.New("required"))
+		case dup:
+			v.add(field+".host", fmt.Errorf("%q is already tuned by scan.registries[%d]", r.Host, j))
+		default:
+			seen[r.Host] = i
+		}
+		if r.RPS < 0 || math.IsNaN(r.RPS) || math.IsInf(r.RPS, 0) {
+			v.add(field+".rps", fmt.Errorf("must be a positive number of requests per second, got %v", r.RPS))
+		}
+	}
 }

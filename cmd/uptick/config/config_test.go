@@ -54,7 +54,7 @@ func TestParseConfigValid(t *testing.T) {
 	if got := cfg.Images[1].Selector.Policer().String(); got != "numerical asc" {
 		t.Errorf("images[1] policy = %q", got)
 	}
-	if !cfg.Images[1].PinDigest || cfg.Images[0].DockerConfig != "/home/me/.docker/config.json" {
+	if !cfg.Images[1].PinDigest || cfg.Images[0].Auth.DockerConfig != "/home/me/.docker/config.json" {
 		t.Errorf("images not resolved: %+v", cfg.Images)
 	}
 	if cfg.Git.Push.Branch != "env/prod" || cfg.Git.Commit.SigningKey.PassphraseEnv != "GPG_PASSPHRASE" {
@@ -134,13 +134,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{"missing name", git + "images: [{repository: r.example/a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].name: required"}},
 		{"no images", git, []string{"images: at least one image is required"}},
 		{"missing git url", img, []string{"git.url: required"}},
-		{"pull requests not yet", "git: {url: x, push: {pullRequest: {provider: github}}}\n" + img, []string{"git.push.pullRequest: not supported yet"}},
 		{"sync without a path", git + img + "sync: {prune: false}\n", []string{"sync.path: required (line 3)"}},
 		{"sync path escapes", git + img + "sync:\n  path: ../x\n", []string{`sync.path: "../x" must be a relative path inside the repository (line 4)`}},
 		{"sync inventory", git + img + "sync:\n  path: x\n  inventory: just-a-name\n", []string{`sync.inventory: "just-a-name": want NAMESPACE/NAME (line 5)`}},
 		{"sync bad wait", git + img + "sync: {path: x, wait: soon}\n", []string{`sync.wait: want a duration such as 30s or 2m, got "soon" (line 3)`}},
 		{"sync service account", git + img + "sync: {path: x, serviceAccount: 'Team/Bot'}\n", []string{`sync.serviceAccount: "Team/Bot": namespace "Team" is not a valid name`}},
 		{"sync unknown field", git + img + "sync: {path: x, purne: true}\n", []string{"sync.purne: unknown field (line 3)"}},
+		{"pull requests from a local repository", "git: {url: x, push: {pullRequest: {provider: github}}}\n" + img, []string{"git.push.pullRequest: needs url on a forge"}},
+		{"pull request provider", "git: {url: 'https://git.example/o/r', push: {pullRequest: {provider: bitbucket}}}\n" + img, []string{`git.push.pullRequest.provider: unknown provider "bitbucket" (want gitea, forgejo, github or gitlab) (line 1)`}},
+		{"per-image branches collide", "git: {url: 'https://git.example/o/r', push: {pullRequest: {provider: gitea, group: per-image}}}\nimages:\n  - {name: 'a:x', repository: r.example/a, policy: {semver: {range: '*'}}}\n  - {name: 'a-x', repository: r.example/b, policy: {semver: {range: '*'}}}\n",
+			[]string{`git.push.pullRequest.branch: images a:x and a-x both get branch "uptick/a-x"`}},
 		{"bad schedule", git + img + "schedule: every minute\n", []string{`schedule: invalid cron schedule "every minute"`}},
 		{"path escapes", git + img + "update: {paths: [../other]}\n", []string{`update.paths[0]: "../other" must be a relative path inside the repository (line 3)`}},
 		{"absolute path", git + img + "update: {paths: [/etc]}\n", []string{`update.paths[0]: "/etc" must be a relative path`}},
@@ -148,6 +151,14 @@ func TestParseConfigErrors(t *testing.T) {
 		{"mapping where a string belongs", git + "images: [{name: {x: 1}, repository: r.example/a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].name: want a string, got a mapping (line 2)"}},
 		{"string where a bool belongs", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, pinDigest: sure}]\n", []string{`images[0] (a).pinDigest: want true or false, got "sure" (line 2)`}},
 		{"string where a number belongs", git + img + "scan: {concurrency: lots}\n", []string{`scan.concurrency: want a number, got "lots" (line 3)`}},
+		{"unknown provider", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, auth: {provider: oracle}}]\n", []string{`images[0] (a).auth.provider: unknown provider "oracle" (want one of aws, google, azure) (line 2)`}},
+		{"username without password", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, auth: {usernameEnv: U}}]\n", []string{"images[0] (a).auth.passwordEnv: required with usernameEnv"}},
+		{"two credential sources", git + "images: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}, auth: {provider: aws, dockerConfig: /c.json}}]\n", []string{"images[0] (a).auth: give one of dockerConfig, usernameEnv/passwordEnv or provider"}},
+		{"registry tuned twice", git + img + "scan: {registries: [{host: r.example, rps: 1}, {host: r.example, rps: 2}]}\n", []string{`scan.registries[1].host: "r.example" is already tuned by scan.registries[0]`}},
+		{"negative rps", git + img + "scan: {registries: [{host: r.example, rps: -1}]}\n", []string{"scan.registries[0].rps: must be a positive number of requests per second, got -1"}},
+		{"negative limit", git + img + "scan: {limits: {pageBytes: -5}}\n", []string{"scan.limits.pageBytes: must not be negative, got -5"}},
+		{"negative scan timeout", git + img + "scan: {timeout: -1s}\n", []string{"scan.timeout: must not be negative, got -1s (line 3)"}},
+		{"number where a duration belongs", git + img + "scan: {requestTimeout: 30}\n", []string{`scan.requestTimeout: want a duration such as 30s or 2m, got "30" (line 3)`}},
 		{"malformed yaml", "git: [\n", []string{"c.yaml: not valid YAML: "}},
 		{"empty", "", []string{"c.yaml: empty config"}},
 		{"only a comment", "# nothing\n", []string{"c.yaml: empty config"}},

@@ -43,6 +43,52 @@ type Document struct {
 	// Sync is the sync stage's report, when it ran or was due to.
 	Sync        *Sync     `json:"sync,omitempty"`
 	DurationsMs Durations `json:"durationsMs"`
+	// PullRequests are the pull requests of a run with
+	// git.push.pullRequest, one per group; empty otherwise.
+	PullRequests []PullRequest `json:"pullRequests"`
+	// Registries are the requests the scan made per registry.
+	Registries []Registry `json:"registries"`
+}
+
+// PullRequest is what a run did with one group's pull request.
+type PullRequest struct {
+	// Group is "all", or the image's name with group per-image.
+	Group string `json:"group"`
+	// Branch is uptick's branch for the group, Base the one it merges into.
+	Branch string `json:"branch"`
+	Base   string `json:"base"`
+	// Action is opened, updated, unchanged or closed; "" when there was
+	// nothing to propose and no pull request.
+	Action string `json:"action"`
+	// Number and URL identify the pull request (GitLab: the merge
+	// request's !iid); State is open or closed; Merged when merged.
+	Number int64  `json:"number,omitempty"`
+	URL    string `json:"url,omitempty"`
+	State  string `json:"state,omitempty"`
+	Merged bool   `json:"merged,omitempty"`
+	// Commit is the branch tip proposed; Pushed whether this run pushed it.
+	Commit string `json:"commit,omitempty"`
+	Pushed bool   `json:"pushed"`
+	// Changes are the group's rewritten fields.
+	Changes []Change `json:"changes"`
+	// Closed are the numbers of the pull requests this run closed.
+	Closed []int64 `json:"closed"`
+	// Note explains the action; Error is why the group failed (also in
+	// errors[]).
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Registry is the traffic to one registry.
+type Registry struct {
+	Host string `json:"host"`
+	// Requests counts every round trip (retries, token requests included).
+	Requests int `json:"requests"`
+	// Pings, Tokens, Pages and Heads count first attempts of each kind.
+	Pings  int `json:"pings"`
+	Tokens int `json:"tokens"`
+	Pages  int `json:"pages"`
+	Heads  int `json:"heads"`
 }
 
 // Image is one configured image's outcome.
@@ -51,8 +97,17 @@ type Image struct {
 	Repository string `json:"repository"`
 	TagsListed int    `json:"tagsListed"`
 	// RegistryRequests counts HTTP round trips; 0 for an image that
-	// shares another's listing.
+	// shares another's listing. The registry's ping and a shared token
+	// count for the first image that needed them.
 	RegistryRequests int `json:"registryRequests"`
+	// TagsDropped counts tags the registry sent that are not valid OCI
+	// tags; they are in no list.
+	TagsDropped int `json:"tagsDropped"`
+	// TagPages counts the tag-list pages read.
+	TagPages int `json:"tagPages"`
+	// Credentials says where the image's registry credentials came from
+	// (or were looked for); never a secret.
+	Credentials string `json:"credentials,omitempty"`
 	// Tags are every tag listed (scan, demo).
 	Tags   []string `json:"tags,omitzero"`
 	Tag    string   `json:"tag,omitempty"`
@@ -123,6 +178,8 @@ func NewDocument(command string, r *pass.Result) *Document {
 		Errors:        problems(r.Errors()),
 		Branch:        r.Branch,
 		Attempts:      []Attempt{},
+		PullRequests:  []PullRequest{},
+		Registries:    []Registry{},
 		DurationsMs: Durations{
 			Checkout: ms(r.Durations.Checkout), Scan: ms(r.Durations.Scan), Update: ms(r.Durations.Update),
 			Commit: ms(r.Durations.Commit), Push: ms(r.Durations.Push), Sync: ms(r.Durations.Sync), Total: ms(r.Durations.Total),
@@ -131,7 +188,8 @@ func NewDocument(command string, r *pass.Result) *Document {
 	}
 	prev := r.Previous()
 	for _, img := range r.Images {
-		ji := Image{Name: img.Name, Repository: img.Repository, TagsListed: img.TagsListed, RegistryRequests: img.Requests, Tags: img.Tags, Previous: prev[img.Name]}
+		ji := Image{Name: img.Name, Repository: img.Repository, TagsListed: img.TagsListed, RegistryRequests: img.Requests,
+			TagsDropped: img.TagsDropped, TagPages: img.Pages, Credentials: img.Credentials, Tags: img.Tags, Previous: prev[img.Name]}
 		if ji.Previous == nil {
 			ji.Previous = []string{}
 		}
@@ -143,12 +201,27 @@ func NewDocument(command string, r *pass.Result) *Document {
 		}
 		d.Images = append(d.Images, ji)
 	}
+	for _, reg := range r.Registries {
+		d.Registries = append(d.Registries, Registry{Host: reg.Host, Requests: reg.Requests, Pings: reg.Pings, Tokens: reg.Tokens, Pages: reg.Pages, Heads: reg.Heads})
+	}
 	for _, a := range r.Attempts {
 		ja := Attempt{Attempt: a.Number, Base: a.Base, Commit: a.Commit, Pushed: a.Pushed}
 		if a.Problem != nil {
 			ja.Error = a.Problem.Error()
 		}
 		d.Attempts = append(d.Attempts, ja)
+	}
+	for _, pr := range r.PullRequests {
+		jp := PullRequest{Group: pr.Group, Branch: pr.Branch, Base: pr.Base, Action: string(pr.Action), Number: pr.Number, URL: pr.URL,
+			State: string(pr.State), Merged: pr.Merged, Commit: pr.Commit, Pushed: pr.Pushed, Note: pr.Note,
+			Changes: []Change{}, Closed: append([]int64{}, pr.Closed...)}
+		for _, c := range pr.Changes {
+			jp.Changes = append(jp.Changes, Change{File: c.File, Line: c.Line, Object: c.Object, Policy: c.Policy.String(), Image: c.Image.String(), Field: string(c.Field), Old: c.Old, New: c.New})
+		}
+		if pr.Problem != nil {
+			jp.Error = pr.Problem.Error()
+		}
+		d.PullRequests = append(d.PullRequests, jp)
 	}
 	if a := r.Last(); a != nil {
 		d.Base, d.Commit, d.Pushed, d.Message = a.Base, a.Commit, a.Pushed, a.Message

@@ -29,6 +29,7 @@ func Text(w io.Writer, r *pass.Result) error {
 	if r.Until == pass.Local || r.Until >= pass.Plan {
 		writeChanges(&b, r)
 	}
+	writePullRequests(&b, r)
 	writeSync(&b, r.Sync)
 	writeProblems(&b, r)
 	if r.Until == pass.Local || r.Until >= pass.Plan {
@@ -57,6 +58,11 @@ func writeImages(b *strings.Builder, r *pass.Result) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", img.Name, img.Repository, img.TagsListed, sel)
 	}
 	tw.Flush()
+	for _, img := range r.Images {
+		if img.TagsDropped > 0 {
+			fmt.Fprintf(b, "%s: %d tags left out: not valid OCI tags\n", img.Name, img.TagsDropped)
+		}
+	}
 }
 
 func writeChanges(b *strings.Builder, r *pass.Result) {
@@ -115,6 +121,68 @@ func where(p *pass.Problem) string {
 	return loc + ": " + msg
 }
 
+// writePullRequests lists each group's pull request and what the pass did
+// with it.
+func writePullRequests(b *strings.Builder, r *pass.Result) {
+	if len(r.PullRequests) == 0 {
+		return
+	}
+	b.WriteString("\npull requests:\n")
+	for _, pr := range r.PullRequests {
+		what := string(pr.Action)
+		switch {
+		case pr.Problem != nil:
+			what = "failed: see errors"
+		case pr.Action == "":
+			what = "nothing to propose"
+		}
+		fmt.Fprintf(b, "  %s: ", pr.Group)
+		if pr.Number != 0 {
+			fmt.Fprintf(b, "#%d ", pr.Number)
+		}
+		b.WriteString(what)
+		if pr.URL != "" {
+			b.WriteString(" " + pr.URL)
+		}
+		fmt.Fprintf(b, " (%s -> %s)", pr.Branch, pr.Base)
+		if pr.Note != "" {
+			b.WriteString(": " + pr.Note)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// pullRequestOutcome is Outcome for a pass with pull requests.
+func pullRequestOutcome(r *pass.Result) string {
+	counts := map[string]int{}
+	failed := 0
+	for _, pr := range r.PullRequests {
+		switch {
+		case pr.Problem != nil:
+			failed++
+		case pr.Action != "":
+			counts[string(pr.Action)]++
+		}
+	}
+	var parts []string
+	for _, a := range []string{"opened", "updated", "closed", "unchanged"} {
+		if n := counts[a]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, a))
+		}
+	}
+	if failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", failed))
+	}
+	if len(parts) == 0 {
+		return "up to date: nothing to propose, no pull request open"
+	}
+	noun := "pull requests"
+	if len(r.PullRequests) == 1 {
+		noun = "pull request"
+	}
+	return noun + ": " + strings.Join(parts, ", ")
+}
+
 // Outcome is the one line that says what a pass did.
 func Outcome(r *pass.Result) string {
 	a := r.Last()
@@ -126,6 +194,8 @@ func Outcome(r *pass.Result) string {
 	switch {
 	case r.Fatal != nil:
 		return "stopped: " + string(r.Fatal.Step) + " failed, nothing was committed"
+	case len(r.PullRequests) > 0:
+		return pullRequestOutcome(r)
 	case r.Until == pass.Local && !changed:
 		return "no marked field needed a change"
 	case r.Until == pass.Local && r.DryRun:

@@ -61,6 +61,7 @@ func BenchmarkRunPass(b *testing.B) {
 	for i := 0; i < images; i++ {
 		fmt.Fprintf(&text, "  - {name: app%d, repository: %s/bench/app%d, policy: {semver: {range: '^1'}}}\n", i, host, i)
 	}
+	fmt.Fprintf(&text, "scan: {insecure: [%q]}\n", host)
 	cfgFile := filepath.Join(dir, "uptick.yaml")
 	if err := os.WriteFile(cfgFile, []byte(text.String()), 0o644); err != nil {
 		b.Fatal(err)

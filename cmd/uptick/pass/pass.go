@@ -7,9 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/uptick-gitops/uptick/cmd/uptick/config"
 	"github.com/uptick-gitops/uptick/gitops"
@@ -42,6 +46,12 @@ type Options struct {
 	UserAgent string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Reconfigure, when set, is called once after the checkout with the
+	// work tree and returns the config the rest of the pass uses (Flux
+	// objects kept in the repository). Its git.branch must be the one
+	// checked out; a changed author, signing key or push branch takes a
+	// refresh of the checkout. Default none.
+	Reconfigure func(dir string) (*config.Config, error)
 }
 
 func (o *Options) setDefaults() {
@@ -72,7 +82,7 @@ func publishReserve(timeout time.Duration) time.Duration {
 // carries on; a failure that stops the pass is Result.Fatal.
 func Run(ctx context.Context, cfg *config.Config, opts Options) *Result {
 	opts.setDefaults()
-	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, res: &Result{Until: opts.Until, DryRun: opts.Until < Publish, Started: opts.Now(), Branch: cfg.Git.Push.Branch}}
+	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, res: &Result{Until: opts.Until, DryRun: opts.Until < Publish, Started: opts.Now(), Branch: cfg.Git.Push.Branch, ConfigWarnings: cfg.Warnings}}
 	defer func() { r.res.Durations.Total = time.Since(r.res.Started) }()
 
 	// Checkout and scan stop at the pass deadline less a reserve; rewrite,
@@ -95,6 +105,8 @@ type runner struct {
 	opts Options
 	log  *slog.Logger
 	res  *Result
+	// cache is the update stage's state kept in --workdir; nil without one.
+	cache *updateCache
 }
 
 func (r *runner) fatal(ctx context.Context, step Step, err error) {
@@ -125,6 +137,15 @@ func (r *runner) run(work, publish context.Context) {
 		if repo, err = r.checkout(work, dir); err != nil {
 			r.fatal(work, StepCheckout, err)
 			return
+		}
+		if r.opts.Reconfigure != nil {
+			if repo, err = r.reconfigure(work, dir, repo); err != nil {
+				r.fatal(work, StepConfig, err)
+				return
+			}
+		}
+		if r.opts.Workdir != "" {
+			r.cache = newUpdateCache(repo, r.log)
 		}
 	}
 
@@ -165,6 +186,10 @@ func (r *runner) publish(ctx context.Context, repo *gitops.Repo, images map[upda
 		rw, err := r.rewrite(ctx, dir, images, false, &a)
 		rewrites = append(rewrites, a)
 		return rw, err
+	}
+	if r.cfg.Git.Push.PullRequest != nil {
+		r.publishPullRequests(ctx, repo, images)
+		return
 	}
 	attempts, err := gitops.Publish(ctx, repo, rewrite, gitops.DirectPush{})
 	var re *rewriteError
@@ -221,7 +246,14 @@ func (e *rewriteError) Unwrap() error { return e.err }
 // recording the result in a.
 func (r *runner) rewrite(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool, a *Attempt) (gitops.Rewrite, error) {
 	start := time.Now()
-	res, err := update.Apply(ctx, dir, r.cfg.Update.Paths, images, update.WithDryRun(dryRun))
+	opts := []update.Option{update.WithDryRun(dryRun)}
+	if r.cache != nil {
+		opts = append(opts, r.cache.options()...)
+	}
+	res, err := update.Apply(ctx, dir, r.cfg.Update.Paths, images, opts...)
+	if r.cache != nil && err == nil {
+		r.cache.keep(res)
+	}
 	r.res.Durations.Update += time.Since(start)
 	if errors.Is(err, fs.ErrNotExist) {
 		return gitops.Rewrite{}, &rewriteError{&badInput{fmt.Errorf("%s: update.paths: %w", r.cfg.Path, err)}}
@@ -233,15 +265,21 @@ func (r *runner) rewrite(ctx context.Context, dir string, images map[update.Poli
 	if len(res.Files) == 0 {
 		return gitops.Rewrite{}, nil
 	}
-	msg, err := gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, gitChanges(res.Changes))
+	changes := gitChanges(res.Changes, images)
+	var msg string
+	if r.cfg.RenderMessage != nil {
+		msg, err = r.cfg.RenderMessage(res.Changes, images)
+	} else {
+		msg, err = gitops.RenderMessage(r.cfg.Git.Commit.MessageTemplate, changes)
+	}
 	if err != nil {
-		return gitops.Rewrite{}, &rewriteError{err}
+		return gitops.Rewrite{}, &rewriteError{fmt.Errorf("commit message: %w", err)}
 	}
 	files := make([]string, len(res.Files))
 	for i, f := range res.Files {
 		files[i] = f.Path
 	}
-	return gitops.Rewrite{Files: files, Message: msg}, nil
+	return gitops.Rewrite{Files: files, Message: msg, Changes: changes}, nil
 }
 
 // workdir returns the directory to check out into and how to release it:
@@ -262,20 +300,130 @@ func workdir(dir string) (string, func(), error) {
 	return tmp, func() { os.RemoveAll(tmp) }, nil
 }
 
+// reconfigure replaces the config with the one Options.Reconfigure reads
+// from the checkout, checking it as run checks a config before the
+// network, and checks out again when the git settings changed.
+func (r *runner) reconfigure(ctx context.Context, dir string, repo *gitops.Repo) (*gitops.Repo, error) {
+	cfg, err := r.opts.Reconfigure(repo.Dir())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Git.Branch != r.cfg.Git.Branch {
+		return nil, &badInput{fmt.Errorf("the configuration read from the checkout checks out branch %q, but branch %q was checked out: set git.branch to %q", cfg.Git.Branch, r.cfg.Git.Branch, cfg.Git.Branch)}
+	}
+	if err := cfg.Preflight(r.opts.Getenv); err != nil {
+		return nil, err
+	}
+	same := reflect.DeepEqual(cfg.Git, r.cfg.Git)
+	r.cfg = cfg
+	r.res.Branch = cfg.Git.Push.Branch
+	r.res.ConfigWarnings = cfg.Warnings
+	if same {
+		return repo, nil
+	}
+	return r.checkout(ctx, dir)
+}
+
 func (r *runner) checkout(ctx context.Context, dir string) (*gitops.Repo, error) {
 	start := time.Now()
 	defer func() { r.res.Durations.Checkout += time.Since(start) }()
 	return gitops.Checkout(ctx, r.cfg.Git, dir, gitops.WithLogger(r.log), gitops.WithGetenv(r.opts.Getenv))
 }
 
+// scanAuth is an image's credential source for the scanner: usernames and
+// passwords read from the variables the config names (checked by
+// Preflight).
+func (r *runner) scanAuth(a config.ImageAuth) scan.Auth {
+	out := scan.Auth{DockerConfig: a.DockerConfig, Provider: a.Provider}
+	if a.UsernameEnv != "" || a.PasswordEnv != "" {
+		out.Username, out.Password = r.opts.Getenv(a.UsernameEnv), r.opts.Getenv(a.PasswordEnv)
+		out.From = fmt.Sprintf("environment variables %s and %s", a.UsernameEnv, a.PasswordEnv)
+	}
+	return out
+}
+
+// statsOf is the request count of the registry of repository.
+func statsOf(stats []scan.RegistryStats, repository string) int {
+	host := registryHost(repository)
+	for _, s := range stats {
+		if s.Host == host {
+			return s.Requests
+		}
+	}
+	return 0
+}
+
+// registryHost is the registry part of a repository reference.
+func registryHost(repository string) string {
+	ref, err := name.NewRepository(repository)
+	if err != nil {
+		return ""
+	}
+	return ref.RegistryStr()
+}
+
+// defaultDockerConfig is where the docker CLI looks: $DOCKER_CONFIG, else
+// ~/.docker.
+func (r *runner) defaultDockerConfig() string {
+	if d := r.opts.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
+	}
+	home := r.opts.Getenv("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		home = h
+	}
+	return filepath.Join(home, ".docker", "config.json")
+}
+
 func (r *runner) newScanner() (*scan.Scanner, error) {
 	cfg := r.cfg
 	opts := []scan.Option{scan.WithLogger(r.log), scan.WithUserAgent(r.opts.UserAgent)}
+	if p := r.defaultDockerConfig(); p != "" {
+		opts = append(opts, scan.WithDockerConfig(p))
+	}
+	switch {
+	case cfg.Scan.Retries > 0:
+		opts = append(opts, scan.WithRetries(cfg.Scan.Retries))
+	case cfg.Scan.Retries < 0:
+		opts = append(opts, scan.WithRetries(0))
+	}
+	if l := cfg.Scan.Limits; l != (config.ScanLimits{}) {
+		if l.PageSize > 0 {
+			opts = append(opts, scan.WithPageSize(l.PageSize))
+		}
+		if l.Pages > 0 {
+			opts = append(opts, scan.WithMaxPages(l.Pages))
+		}
+		if l.PageBytes > 0 {
+			opts = append(opts, scan.WithMaxPageBytes(l.PageBytes))
+		}
+		if l.Tags > 0 {
+			opts = append(opts, scan.WithMaxTags(l.Tags))
+		}
+	}
+	for _, reg := range cfg.Scan.Registries {
+		if reg.RPS > 0 {
+			opts = append(opts, scan.WithRegistryRate(reg.Host, reg.RPS))
+		}
+	}
 	if cfg.Scan.Concurrency > 0 {
 		opts = append(opts, scan.WithConcurrency(cfg.Scan.Concurrency))
 	}
 	if len(cfg.Scan.Insecure) > 0 {
 		opts = append(opts, scan.WithInsecure(cfg.Scan.Insecure...))
+	}
+	if cfg.Scan.Timeout > 0 {
+		opts = append(opts, scan.WithImageTimeout(cfg.Scan.Timeout))
+	}
+	if cfg.Scan.RequestTimeout > 0 {
+		opts = append(opts, scan.WithRequestTimeout(cfg.Scan.RequestTimeout))
+	}
+	if cfg.Scan.IdleTimeout > 0 {
+		opts = append(opts, scan.WithIdleTimeout(cfg.Scan.IdleTimeout))
 	}
 	if cfg.Scan.CAFile != "" {
 		pem, err := os.ReadFile(cfg.Scan.CAFile)
@@ -297,18 +445,32 @@ func (r *runner) selectImages(ctx context.Context, scanner *scan.Scanner) map[up
 	cfg := r.cfg
 	start := time.Now()
 	defer func() { r.res.Durations.Scan += time.Since(start) }()
-	targets := make([]scan.Target, len(cfg.Images))
+	var targets []scan.Target
+	var active []int // config index of each target
 	for i, img := range cfg.Images {
-		targets[i] = scan.Target{Name: img.Name, Repository: img.Repository, DockerConfig: img.DockerConfig}
+		if img.Suspended {
+			continue
+		}
+		targets = append(targets, scan.Target{Name: img.Name, Repository: img.Repository, Auth: r.scanAuth(img.Auth)})
+		active = append(active, i)
 	}
 	results := scanner.Scan(ctx, targets)
-	chosen := make(map[update.PolicyRef]update.Image, len(results))
-	for i, sr := range results {
-		img := Image{Image: cfg.Images[i], TagsListed: len(sr.Tags), Requests: sr.Requests}
+	defer func() { r.res.Registries = scanner.Stats() }()
+	chosen := make(map[update.PolicyRef]update.Image, len(cfg.Images))
+	for _, img := range cfg.Images {
+		if img.Suspended {
+			// Flux leaves a suspended policy's markers alone; so do we,
+			// saying why.
+			chosen[img.Ref] = update.Image{Unavailable: "it is suspended (spec.suspend)"}
+		}
+	}
+	for k, sr := range results {
+		i := active[k]
+		img := Image{Image: cfg.Images[i], TagsListed: len(sr.Tags), TagsDropped: sr.Dropped, Pages: sr.Pages, Requests: sr.Requests, Credentials: sr.Source}
 		if r.opts.Until == Scan || r.opts.ListTags {
 			img.Tags = sr.Tags
 		}
-		r.pick(ctx, scanner, targets[i], sr, &img)
+		r.pick(ctx, scanner, targets[k], sr, &img)
 		switch {
 		case img.Selected:
 			chosen[img.Ref] = img.Chosen
@@ -346,7 +508,9 @@ func (r *runner) pick(ctx context.Context, scanner *scan.Scanner, t scan.Target,
 	}
 	img.Chosen = update.Image{Repository: img.Repository, Tag: choice.Tag}
 	if img.PinDigest {
+		before := statsOf(scanner.Stats(), t.Repository)
 		d, err := scanner.Digest(ctx, t, choice.Tag)
+		img.Requests += statsOf(scanner.Stats(), t.Repository) - before
 		if err != nil {
 			fail(StepDigest, fmt.Errorf("resolving the digest of tag %q: %w", choice.Tag, err))
 			return
@@ -357,10 +521,10 @@ func (r *runner) pick(ctx context.Context, scanner *scan.Scanner, t scan.Target,
 	r.log.Info("selected", "image", img.Name, "tag", choice.Tag, "policy", img.Selector.Policer().String())
 }
 
-func gitChanges(changes []update.Change) []gitops.Change {
+func gitChanges(changes []update.Change, images map[update.PolicyRef]update.Image) []gitops.Change {
 	out := make([]gitops.Change, len(changes))
 	for i, c := range changes {
-		out[i] = gitops.Change{Image: c.Image.String(), File: c.File, Object: c.Object, Old: c.Old, New: c.New}
+		out[i] = gitops.Change{Image: c.Image.String(), Repository: images[c.Image].Repository, File: c.File, Object: c.Object, Old: c.Old, New: c.New}
 	}
 	return out
 }

@@ -30,7 +30,9 @@ type fixture struct {
 	cfg          *config.Config
 }
 
-func newFixture(t *testing.T, extra string) *fixture {
+// newFixture writes a config with extra images after the demo's; insecure
+// lists further plain-HTTP registries beside the fixture's own.
+func newFixture(t *testing.T, extra string, insecure ...string) *fixture {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -45,7 +47,8 @@ func newFixture(t *testing.T, extra string) *fixture {
 images:
   - {name: 'demo:podinfo', repository: %s/demo/podinfo, policy: {semver: {range: '^6.x'}}}
   - {name: 'demo:redis', repository: %s/demo/redis, policy: {semver: {range: '~7.2'}}, exclude: ['-alpine$']}
-%s`, f.remote, f.host, f.host, extra)
+%sscan: {insecure: [%s]}
+`, f.remote, f.host, f.host, extra, strings.Join(append([]string{f.host}, insecure...), ", "))
 	cfg, err := config.Parse("uptick.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +122,7 @@ func TestRunPlanWritesNothing(t *testing.T) {
 func TestRunTimeoutKeepsWhatWasChosen(t *testing.T) {
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hung.Close)
-	f := newFixture(t, fmt.Sprintf("  - {name: stuck, repository: %s/stuck/app, policy: {semver: {range: '*'}}}\n", strings.TrimPrefix(hung.URL, "http://")))
+	f := newFixture(t, fmt.Sprintf("  - {name: stuck, repository: %s/stuck/app, policy: {semver: {range: '*'}}}\n", strings.TrimPrefix(hung.URL, "http://")), strings.TrimPrefix(hung.URL, "http://"))
 	res := Run(context.Background(), f.cfg, Options{Timeout: 2 * time.Second})
 	if !res.Pushed() {
 		t.Fatalf("nothing pushed: %v", res.Err())

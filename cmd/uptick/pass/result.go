@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/uptick-gitops/uptick/cmd/uptick/config"
+	"github.com/uptick-gitops/uptick/scan"
 	"github.com/uptick-gitops/uptick/update"
 )
 
@@ -32,6 +33,7 @@ type Step string
 
 // The steps problems are reported under.
 const (
+	StepConfig   Step = "config"
 	StepCheckout Step = "checkout"
 	StepScan     Step = "scan"
 	StepPolicy   Step = "policy"
@@ -54,8 +56,12 @@ type Result struct {
 	// push lost to a concurrent writer is followed by another attempt on
 	// the new tip. Plan has one attempt; Scan and Policy none.
 	Attempts []Attempt
-	// Branch is where the commit goes (the push branch).
+	// Branch is where the commit goes (the push branch; with pull
+	// requests, their base).
 	Branch string
+	// PullRequests are the pull requests of a pass with
+	// git.push.pullRequest, one per group, in group order.
+	PullRequests []PullRequest
 	// Fatal is set when the pass could not go on at all (no checkout, no
 	// work tree); what was recorded before it still stands.
 	Fatal *Problem
@@ -65,6 +71,11 @@ type Result struct {
 	// Durations are the wall times spent in each step, summed over attempts.
 	Durations Durations
 	Started   time.Time
+	// Registries are the requests the scan made, per registry.
+	Registries []scan.RegistryStats
+	// ConfigWarnings are the config's own warnings (what Flux objects
+	// declare that uptick does differently).
+	ConfigWarnings []string
 }
 
 // Durations are per-step wall times.
@@ -77,10 +88,19 @@ type Image struct {
 	config.Image
 	// Tags are the tags listed, kept only when the caller asked for them.
 	Tags []string
-	// TagsListed counts the tags the registry returned.
+	// TagsListed counts the valid tags the registry returned.
 	TagsListed int
-	// Requests counts the registry round trips made for this image.
+	// TagsDropped counts the tags it returned that are not valid OCI tags
+	// (left out of every list).
+	TagsDropped int
+	// Pages counts the tag-list pages read.
+	Pages int
+	// Requests counts the registry round trips made for this image: its
+	// pages, retries and digest look-up, and the registry's ping and a
+	// token when this image was the first to need them.
 	Requests int
+	// Credentials says where the image's credentials came from.
+	Credentials string
 	// Chosen is the image the policy selected, set when OK.
 	Chosen update.Image
 	// Selected reports whether a tag was chosen (and its digest resolved,
@@ -155,6 +175,11 @@ func (r *Result) Errors() []*Problem {
 			out = append(out, a.Problem)
 		}
 	}
+	for _, pr := range r.PullRequests {
+		if pr.Problem != nil {
+			out = append(out, pr.Problem)
+		}
+	}
 	out = append(out, r.Sync.Errors()...)
 	if r.Fatal != nil {
 		out = append(out, r.Fatal)
@@ -162,12 +187,21 @@ func (r *Result) Errors() []*Problem {
 	return out
 }
 
-// Warnings returns the final attempt's warnings, then the sync's.
+// Warnings returns the config's warnings, the final attempt's, the pull
+// requests', then the sync's.
 func (r *Result) Warnings() []*Problem {
 	var out []*Problem
+	for _, w := range r.ConfigWarnings {
+		out = append(out, &Problem{Step: StepConfig, Err: errors.New(w)})
+	}
 	if a := r.Last(); a != nil && a.Update != nil {
 		for _, w := range a.Update.Warnings {
 			out = append(out, &Problem{Step: StepUpdate, File: w.File, Line: w.Line, Err: errors.New(w.Message)})
+		}
+	}
+	for _, pr := range r.PullRequests {
+		if pr.Warning != "" {
+			out = append(out, &Problem{Step: StepPullRequest, Err: errors.New(pr.Warning)})
 		}
 	}
 	if r.Sync != nil {

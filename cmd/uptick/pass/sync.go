@@ -154,17 +154,14 @@ func RepoRoot(dir string) (root, rel string, err error) {
 	}
 }
 
-// syncSource is the tree a pass syncs after publishing, and its commit:
-// the work tree, which after a direct push holds the pushed commit (or,
-// when nothing changed, the checked-out tip).
-//
-// Pull-request mode (hook): the work tree then holds the pull request's
-// branch, but what is merged is what runs, so the sync must use the base
-// branch's tip: the pull-request publisher is to provide that tree (a
-// checkout of Repo.BaseBranch() beside the work tree) and its commit here.
-func syncSource(repo *gitops.Repo, last *Attempt) (dir, revision string) {
+// syncSource is the tree a pass syncs after publishing, and its commit.
+// After a direct push the work tree holds the pushed commit (or, when
+// nothing changed, the checked-out tip). In pull-request mode what is
+// merged is what runs: gitops.PublishPullRequests leaves the work tree at
+// the base branch's tip (refreshed), never at a pull request's branch.
+func (r *runner) syncSource(repo *gitops.Repo, last *Attempt) (dir, revision string) {
 	revision = repo.Head()
-	if last != nil {
+	if r.cfg.Git.Push.PullRequest == nil && last != nil {
 		switch {
 		case last.Pushed && last.Commit != "":
 			revision = last.Commit
@@ -177,7 +174,8 @@ func syncSource(repo *gitops.Repo, last *Attempt) (dir, revision string) {
 
 // syncAfterPublish is the pass's sync step: it runs when the config has a
 // sync section, after a publish that did not fail (a commit the remote
-// lacks must not reach the cluster).
+// lacks must not reach the cluster). In pull-request mode it syncs the
+// base branch whatever became of the pull requests.
 func (r *runner) syncAfterPublish(ctx context.Context, repo *gitops.Repo) {
 	if r.cfg.Sync == nil {
 		return
@@ -187,7 +185,11 @@ func (r *runner) syncAfterPublish(ctx context.Context, repo *gitops.Repo) {
 		r.res.Sync = &SyncOutcome{Path: r.cfg.Sync.Path, Skipped: "the commit was not pushed, so the cluster is left as it is"}
 		return
 	}
-	dir, rev := syncSource(repo, last)
+	if r.res.Fatal != nil {
+		r.res.Sync = &SyncOutcome{Path: r.cfg.Sync.Path, Skipped: "the pass stopped before publishing, so the cluster is left as it is"}
+		return
+	}
+	dir, rev := r.syncSource(repo, last)
 	r.res.Sync = Sync(ctx, SyncOptions{Root: dir, Spec: *r.cfg.Sync, Revision: rev, Logger: r.log, Getenv: r.opts.Getenv, UserAgent: r.opts.UserAgent})
 	r.res.Durations.Sync = r.res.Sync.Duration
 }

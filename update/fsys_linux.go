@@ -1,0 +1,69 @@
+//go:build linux
+
+package update
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// direntBufSize is the getdents64 buffer of one worker: a directory of a
+// few hundred entries is listed in one call (and one more that says the
+// end was reached).
+const direntBufSize = 32 << 10
+
+// haveSyncFS says syncFS makes a whole file system durable in one call.
+const haveSyncFS = true
+
+// readDirents lists the directory open at fd with getdents64, which
+// returns each entry's type with its name: no stat per entry. fn gets
+// each name (valid only during the call) and its type, DT_UNKNOWN when the
+// file system does not say (then the caller asks with fstatat). "." and
+// ".." are left out.
+func readDirents(fd int, buf []byte, fn func(name []byte, typ uint8)) error {
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return nil
+		}
+		for off := 0; off < n; {
+			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+			reclen := int(*(*uint16)(unsafe.Pointer(&buf[off+16])))
+			typ := buf[off+18]
+			name := buf[off+19 : off+reclen]
+			for i, c := range name {
+				if c == 0 {
+					name = name[:i]
+					break
+				}
+			}
+			off += reclen
+			if len(name) == 0 || (name[0] == '.' && (len(name) == 1 || (len(name) == 2 && name[1] == '.'))) {
+				continue
+			}
+			fn(name, typ)
+		}
+	}
+}
+
+// syncFS makes everything written to the file system holding fd durable:
+// one call for all the temporary files of a pass, instead of an fsync per
+// file.
+func syncFS(fd int) error {
+	for {
+		err := unix.Syncfs(fd)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// datasync makes a file's data durable, and the metadata needed to read it.
+func datasync(fd int) error { return unix.Fdatasync(fd) }
