@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,11 +21,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 )
 
 // The kinds applied in the first stage and pruned last.
@@ -67,8 +66,9 @@ type run struct {
 	res     *Result
 	dyn     dynamic.Interface
 	meta    metadata.Interface
-	disc    discovery.DiscoveryInterface
-	mapper  meta.RESTMapper
+	http    *http.Client // authenticated, for discovery
+	server  *url.URL
+	mapper  *kindMapper
 	items   []*item
 	byKey   map[key]*item
 	inv     *inventory
@@ -135,15 +135,18 @@ func (r *run) clients(cfg *rest.Config) error {
 	if r.meta, err = metadata.NewForConfig(c); err != nil {
 		return &TargetError{fmt.Errorf("client: %w", err)}
 	}
-	if r.disc, err = discovery.NewDiscoveryClientForConfig(c); err != nil {
+	if r.http, err = rest.HTTPClientFor(c); err != nil {
 		return &TargetError{fmt.Errorf("client: %w", err)}
+	}
+	if r.server, _, err = rest.DefaultServerUrlFor(c); err != nil {
+		return &TargetError{fmt.Errorf("server address: %w", err)}
 	}
 	return nil
 }
 
 func (r *run) run(ctx context.Context, manifests []Manifest) error {
 	readStart := time.Now()
-	if err := r.discover(); err != nil {
+	if err := r.discover(ctx); err != nil {
 		return err
 	}
 	if err := r.prepare(manifests); err != nil {
@@ -187,7 +190,7 @@ func (r *run) run(ctx context.Context, manifests []Manifest) error {
 	r.applyAll(ctx, first)
 	r.establish(ctx, first)
 	if r.needRediscovery(first) {
-		if err := r.discover(); err != nil {
+		if err := r.discover(ctx); err != nil {
 			return err
 		}
 		var late []*item
@@ -260,15 +263,14 @@ func hasEntry(m map[key]entry, k key) bool {
 	return ok
 }
 
-// discover (re)builds the REST mapper from the server's discovery
-// document: two requests with aggregated discovery.
-func (r *run) discover() error {
-	groups, err := restmapper.GetAPIGroupResources(r.disc)
-	if err != nil && len(groups) == 0 {
+// discover (re)builds the kind mapper from the server's discovery
+// documents: two requests with aggregated discovery.
+func (r *run) discover(ctx context.Context) error {
+	m, err := discoverKinds(ctx, r.http, r.server)
+	if err != nil {
 		return fmt.Errorf("reading the API server's kinds (discovery): %w", err)
 	}
-	// A failing aggregated API (metrics-server down) leaves the rest usable.
-	r.mapper = restmapper.NewDiscoveryRESTMapper(groups)
+	r.mapper = m
 	return nil
 }
 
