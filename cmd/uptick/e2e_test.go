@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	gitops.InstallFileTransport()
-	os.Exit(m.Run())
+	os.Exit(kube.Run(m, testserver.KubeOptions{}))
 }
 
 // fleet is a real registry (in-process) and a real bare Git repository

@@ -69,6 +69,7 @@ keeping every other byte, and commits (optionally OpenPGP-signed) and pushes.`),
 		newCmdScan(streams, g),
 		newCmdPolicy(streams, g),
 		newCmdUpdate(streams, g),
+		newCmdSync(streams, g),
 		newCmdDemo(streams, g),
 		newCmdVersion(streams),
 	)

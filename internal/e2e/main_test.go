@@ -44,6 +44,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer giteaServer.Stop()
+	defer kubeServer.Stop()
 	return m.Run()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/uptick-gitops/uptick/gitops"
 	"github.com/uptick-gitops/uptick/policy"
 	"github.com/uptick-gitops/uptick/scan"
+	"github.com/uptick-gitops/uptick/sync"
 	"github.com/uptick-gitops/uptick/update"
 )
 
@@ -29,7 +30,7 @@ type File struct {
 	Images   []ImageSpec `yaml:"images"`
 	Scan     ScanSpec    `yaml:"scan"`
 	Update   UpdateSpec  `yaml:"update"`
-	Sync     *yaml.Node  `yaml:"sync"`
+	Sync     *sync.Spec  `yaml:"sync"`
 	Schedule string      `yaml:"schedule"`
 }
 
@@ -155,6 +156,10 @@ type Config struct {
 	Update   UpdateSpec
 	Schedule string
 
+	// Sync is the sync section with its defaults, nil when the file has
+	// none (run then stops after the push).
+	Sync *sync.Spec
+
 	// RenderMessage, when set, renders the commit message in place of
 	// Git.Commit.MessageTemplate (a Flux automation's template over Flux's
 	// template data); images are the chosen ones, by marker reference.
@@ -235,7 +240,8 @@ func parse(file string, data []byte, imagesOptional bool) (*Config, error) {
 
 // Preflight checks what can be checked offline but needs the environment:
 // every credential variable the config names is set, key files exist,
-// parse and decrypt with their passphrases. run and plan call it before
+// parse and decrypt with their passphrases, the sync's kubeconfig reads
+// and has its context. run and plan call it before
 // any request, so a problem costs no network round trip. Errors are
 // *Error, naming the field and its line.
 func (c *Config) Preflight(getenv func(string) string) error {
@@ -256,6 +262,9 @@ func (c *Config) Preflight(getenv func(string) string) error {
 				v.add(field+".dockerConfig", err)
 			}
 		}
+	}
+	if c.Sync != nil {
+		v.addStage("sync", c.Sync.Preflight(getenv))
 	}
 	if len(v.problems) > 0 {
 		return &Error{File: c.Path, Problems: v.problems}
@@ -351,7 +360,11 @@ func (v *validator) resolve(file string, f File) *Config {
 	cfg.Git.SetDefaults()
 	v.addStage("git", cfg.Git.Validate())
 	if f.Sync != nil {
-		v.add("sync", errors.New("not supported by this version of uptick yet"))
+		spec := *f.Sync
+		spec.SetDefaults()
+		spec.Kubeconfig = expandHome(spec.Kubeconfig)
+		v.addStage("sync", spec.Validate())
+		cfg.Sync = &spec
 	}
 	if len(f.Images) == 0 && !v.imagesOptional {
 		v.add("images", errors.New("at least one image is required"))

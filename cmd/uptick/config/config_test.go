@@ -66,6 +66,40 @@ func TestParseConfigValid(t *testing.T) {
 	}
 }
 
+func TestParseConfigSync(t *testing.T) {
+	const base = "git: {url: file:///tmp/x.git}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}}]\n"
+	cfg, err := Parse("c.yaml", []byte(base))
+	if err != nil || cfg.Sync != nil {
+		t.Fatalf("no sync section: %v, %+v", err, cfg.Sync)
+	}
+	cfg, err = Parse("c.yaml", []byte(base+"sync: {path: clusters/prod}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sync.Inventory != "default/uptick-inventory" || !cfg.Sync.PruneEnabled() || cfg.Sync.Wait != 0 || cfg.Sync.Force {
+		t.Errorf("defaults: %+v", cfg.Sync)
+	}
+	cfg, err = Parse("c.yaml", []byte(base+`sync:
+  path: clusters/prod
+  inventory: flux-system/uptick-inventory
+  prune: false
+  wait: 2m
+  force: true
+  kubeconfig: /etc/kube/config
+  context: prod
+  serviceAccount: team-a/deployer
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Sync
+	got := []string{s.Path, s.Inventory, fmt.Sprint(s.PruneEnabled()), s.Wait.String(), fmt.Sprint(s.Force), s.Kubeconfig, s.Context, s.ServiceAccount}
+	want := []string{"clusters/prod", "flux-system/uptick-inventory", "false", "2m0s", "true", "/etc/kube/config", "prod", "team-a/deployer"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sync section (-want +got):\n%s", diff)
+	}
+}
+
 func TestParseConfigDefaults(t *testing.T) {
 	cfg, err := Parse("c.yaml", []byte("git: {url: file:///tmp/x.git}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}}]\n"))
 	if err != nil {
@@ -100,11 +134,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{"missing name", git + "images: [{repository: r.example/a, policy: {semver: {range: '*'}}}]\n", []string{"images[0].name: required"}},
 		{"no images", git, []string{"images: at least one image is required"}},
 		{"missing git url", img, []string{"git.url: required"}},
+		{"sync without a path", git + img + "sync: {prune: false}\n", []string{"sync.path: required (line 3)"}},
+		{"sync path escapes", git + img + "sync:\n  path: ../x\n", []string{`sync.path: "../x" must be a relative path inside the repository (line 4)`}},
+		{"sync inventory", git + img + "sync:\n  path: x\n  inventory: just-a-name\n", []string{`sync.inventory: "just-a-name": want NAMESPACE/NAME (line 5)`}},
+		{"sync bad wait", git + img + "sync: {path: x, wait: soon}\n", []string{`sync.wait: want a duration such as 30s or 2m, got "soon" (line 3)`}},
+		{"sync service account", git + img + "sync: {path: x, serviceAccount: 'Team/Bot'}\n", []string{`sync.serviceAccount: "Team/Bot": namespace "Team" is not a valid name`}},
+		{"sync unknown field", git + img + "sync: {path: x, purne: true}\n", []string{"sync.purne: unknown field (line 3)"}},
 		{"pull requests from a local repository", "git: {url: x, push: {pullRequest: {provider: github}}}\n" + img, []string{"git.push.pullRequest: needs url on a forge"}},
 		{"pull request provider", "git: {url: 'https://git.example/o/r', push: {pullRequest: {provider: bitbucket}}}\n" + img, []string{`git.push.pullRequest.provider: unknown provider "bitbucket" (want gitea, forgejo, github or gitlab) (line 1)`}},
 		{"per-image branches collide", "git: {url: 'https://git.example/o/r', push: {pullRequest: {provider: gitea, group: per-image}}}\nimages:\n  - {name: 'a:x', repository: r.example/a, policy: {semver: {range: '*'}}}\n  - {name: 'a-x', repository: r.example/b, policy: {semver: {range: '*'}}}\n",
 			[]string{`git.push.pullRequest.branch: images a:x and a-x both get branch "uptick/a-x"`}},
-		{"sync not yet", git + img + "sync: {path: clusters/prod}\n", []string{"sync: not supported by this version of uptick yet (line 3)"}},
 		{"bad schedule", git + img + "schedule: every minute\n", []string{`schedule: invalid cron schedule "every minute"`}},
 		{"path escapes", git + img + "update: {paths: [../other]}\n", []string{`update.paths[0]: "../other" must be a relative path inside the repository (line 3)`}},
 		{"absolute path", git + img + "update: {paths: [/etc]}\n", []string{`update.paths[0]: "/etc" must be a relative path`}},
@@ -201,5 +240,34 @@ func TestParseConfigAliases(t *testing.T) {
 	b.WriteString("images: *a11\n")
 	if _, err := Parse("c.yaml", []byte(b.String())); err == nil {
 		t.Error("billion-laughs config accepted")
+	}
+}
+
+func TestPreflightSyncTarget(t *testing.T) {
+	dir := t.TempDir()
+	const base = "git: {url: file:///tmp/x.git}\nimages: [{name: a, repository: r.example/a, policy: {semver: {range: '*'}}}]\n"
+	for _, tt := range []struct {
+		name, sync, want string
+		line             int
+	}{
+		{"missing kubeconfig", "sync:\n  path: x\n  kubeconfig: " + filepath.Join(dir, "nope") + "\n", "c.yaml: sync.kubeconfig: kubeconfig " + filepath.Join(dir, "nope") + ": no such file", 5},
+		{"no cluster at all", "sync: {path: x}\n", "c.yaml: sync.kubeconfig: no cluster to sync to", 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte(base+tt.sync))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Preflight(func(k string) string {
+				if k == "HOME" {
+					return dir
+				}
+				return ""
+			})
+			var ce *Error
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &ce) || !strings.Contains(err.Error(), fmt.Sprintf("(line %d)", tt.line)) {
+				t.Fatalf("Preflight: %v, want a config error containing %q at line %d", err, tt.want, tt.line)
+			}
+		})
 	}
 }

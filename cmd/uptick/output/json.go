@@ -16,7 +16,7 @@ const SchemaVersion = 1
 // are never null; optional strings are omitted when empty.
 type Document struct {
 	SchemaVersion int `json:"schemaVersion"`
-	// Command is run, plan, scan, policy or update.
+	// Command is run, plan, scan, policy, update or sync.
 	Command string `json:"command"`
 	// DryRun is true when nothing was written (plan, scan, policy,
 	// update --dry-run).
@@ -39,7 +39,9 @@ type Document struct {
 	// Message is the commit message (or, for plan, the one run would use).
 	Message string `json:"message,omitempty"`
 	// Attempts lists every rewrite–commit–push attempt, first to last.
-	Attempts    []Attempt `json:"attempts"`
+	Attempts []Attempt `json:"attempts"`
+	// Sync is the sync stage's report, when it ran or was due to.
+	Sync        *Sync     `json:"sync,omitempty"`
 	DurationsMs Durations `json:"durationsMs"`
 	// PullRequests are the pull requests of a run with
 	// git.push.pullRequest, one per group; empty otherwise.
@@ -135,7 +137,7 @@ type Change struct {
 
 // Problem is an error or a warning.
 type Problem struct {
-	// Stage is checkout, scan, policy, digest, update, commit or push.
+	// Stage is checkout, scan, policy, digest, update, commit, push or sync.
 	Stage   string `json:"stage"`
 	Image   string `json:"image,omitempty"`
 	File    string `json:"file,omitempty"`
@@ -159,6 +161,7 @@ type Durations struct {
 	Update   int64 `json:"update"`
 	Commit   int64 `json:"commit"`
 	Push     int64 `json:"push"`
+	Sync     int64 `json:"sync"`
 	Total    int64 `json:"total"`
 }
 
@@ -179,8 +182,9 @@ func NewDocument(command string, r *pass.Result) *Document {
 		Registries:    []Registry{},
 		DurationsMs: Durations{
 			Checkout: ms(r.Durations.Checkout), Scan: ms(r.Durations.Scan), Update: ms(r.Durations.Update),
-			Commit: ms(r.Durations.Commit), Push: ms(r.Durations.Push), Total: ms(r.Durations.Total),
+			Commit: ms(r.Durations.Commit), Push: ms(r.Durations.Push), Sync: ms(r.Durations.Sync), Total: ms(r.Durations.Total),
 		},
+		Sync: NewSync(r.Sync),
 	}
 	prev := r.Previous()
 	for _, img := range r.Images {

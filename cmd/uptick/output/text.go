@@ -30,6 +30,7 @@ func Text(w io.Writer, r *pass.Result) error {
 		writeChanges(&b, r)
 	}
 	writePullRequests(&b, r)
+	writeSync(&b, r.Sync)
 	writeProblems(&b, r)
 	if r.Until == pass.Local || r.Until >= pass.Plan {
 		b.WriteString("\n")

@@ -168,9 +168,11 @@ func (r *runner) run(work, publish context.Context) {
 		}
 		a.Message = rw.Message
 		r.res.Attempts = []Attempt{a}
+		r.syncPlan(publish, repo, &a)
 		return
 	}
 	r.publish(publish, repo, images)
+	r.syncAfterPublish(publish, repo)
 }
 
 // publish rewrites, commits and pushes through gitops.Publish, which

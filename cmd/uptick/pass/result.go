@@ -65,6 +65,9 @@ type Result struct {
 	// Fatal is set when the pass could not go on at all (no checkout, no
 	// work tree); what was recorded before it still stands.
 	Fatal *Problem
+	// Sync is the sync step's outcome; nil when the config has no sync
+	// section or the pass did not get that far.
+	Sync *SyncOutcome
 	// Durations are the wall times spent in each step, summed over attempts.
 	Durations Durations
 	Started   time.Time
@@ -77,7 +80,7 @@ type Result struct {
 
 // Durations are per-step wall times.
 type Durations struct {
-	Checkout, Scan, Update, Commit, Push, Total time.Duration
+	Checkout, Scan, Update, Commit, Push, Sync, Total time.Duration
 }
 
 // Image is one configured image's outcome.
@@ -177,14 +180,15 @@ func (r *Result) Errors() []*Problem {
 			out = append(out, pr.Problem)
 		}
 	}
+	out = append(out, r.Sync.Errors()...)
 	if r.Fatal != nil {
 		out = append(out, r.Fatal)
 	}
 	return out
 }
 
-// Warnings returns the config's warnings, the final attempt's, then the
-// pull requests'.
+// Warnings returns the config's warnings, the final attempt's, the pull
+// requests', then the sync's.
 func (r *Result) Warnings() []*Problem {
 	var out []*Problem
 	for _, w := range r.ConfigWarnings {
@@ -198,6 +202,11 @@ func (r *Result) Warnings() []*Problem {
 	for _, pr := range r.PullRequests {
 		if pr.Warning != "" {
 			out = append(out, &Problem{Step: StepPullRequest, Err: errors.New(pr.Warning)})
+		}
+	}
+	if r.Sync != nil {
+		for _, w := range r.Sync.Warnings {
+			out = append(out, &Problem{Step: StepSync, Err: errors.New(w)})
 		}
 	}
 	return out
