@@ -50,6 +50,9 @@ func raceRounds(t *testing.T) int {
 // remote exactly once, history is linear and nothing was force-pushed
 // (every round's commit is reachable from the final tip).
 func TestPushRaces(t *testing.T) {
+	// Beside TestStuckRegistry only, which is idle waiting on stuck
+	// servers; the transports race one after the other.
+	t.Parallel()
 	rounds := raceRounds(t)
 	tests := []struct {
 		name  string

@@ -18,6 +18,8 @@ import (
 // The stuck registry must cost bounded time and fail only its own image:
 // exit 1 naming it, and app0's update committed and pushed.
 func TestStuckRegistry(t *testing.T) {
+	// Mostly waiting on stuck servers: run beside TestPushRaces.
+	t.Parallel()
 	tests := []struct {
 		name  string
 		fault testserver.Fault
