@@ -25,23 +25,27 @@ import (
 // does not parse, or a scalar's source position does not match its value);
 // out is then src. Warnings name markers that were left alone.
 func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, changes []Change, warnings []Warning, err error) {
+	return rewrite(name, src, images, false)
+}
+
+// rewrite is Rewrite; whole parses every document of the file, as
+// Rewrite did before it parsed only the marked ones (the tests compare).
+func rewrite(name string, src []byte, images map[PolicyRef]Image, whole bool) (out []byte, changes []Change, warnings []Warning, err error) {
 	if !bytes.Contains(src, markerScreen) {
 		return src, nil, nil, nil
 	}
 	f := &setterFilter{}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	for {
-		var doc yaml.Node
-		if derr := dec.Decode(&doc); derr == io.EOF {
-			break
-		} else if derr != nil {
-			return src, nil, nil, parseError(name, derr)
-		}
-		f.object = objectName(&doc)
-		f.orphan(&doc, doc.HeadComment, -1)
-		f.orphan(&doc, doc.FootComment, +1)
-		if _, ferr := f.Filter(yaml.NewRNode(&doc)); ferr != nil {
-			return src, nil, nil, &FileError{File: name, Err: ferr}
+	if segs := documentSegments(src); whole || segs == nil || !f.decodeSegments(src, segs) {
+		*f = setterFilter{}
+		dec := yaml.NewDecoder(bytes.NewReader(src))
+		for {
+			var doc yaml.Node
+			if derr := dec.Decode(&doc); derr == io.EOF {
+				break
+			} else if derr != nil {
+				return src, nil, nil, parseError(name, derr)
+			}
+			f.document(&doc)
 		}
 	}
 	if len(f.targets) == 0 && len(f.bad) == 0 {
@@ -173,9 +177,9 @@ type badMarker struct {
 	dir  int
 }
 
-// setterFilter is a kyaml filter that walks a document and collects the
-// nodes that carry an image policy marker as a line comment, or as a head
-// comment of the node or of its mapping key. It changes nothing.
+// setterFilter walks documents and collects the nodes that carry an image
+// policy marker as a line comment, or as a head comment of the node or of
+// its mapping key. It changes nothing.
 type setterFilter struct {
 	object  string
 	targets []target
@@ -183,12 +187,22 @@ type setterFilter struct {
 	seen    map[*yaml.Node]bool
 }
 
-// Filter implements yaml.Filter.
-func (f *setterFilter) Filter(rn *yaml.RNode) (*yaml.RNode, error) {
-	root := rn.YNode() // the document's content, not the document node
+// document collects the targets of one parsed document. It reports
+// false for a node that is not a document.
+func (f *setterFilter) document(doc *yaml.Node) bool {
+	if doc.Kind != yaml.DocumentNode {
+		return false
+	}
+	f.object = objectName(doc)
+	f.orphan(doc, doc.HeadComment, -1)
+	f.orphan(doc, doc.FootComment, +1)
+	root := doc
+	if len(doc.Content) > 0 {
+		root = doc.Content[0] // the document's content, not the document node
+	}
 	f.check(root, false, root.LineComment, root.HeadComment)
 	f.walk(root, false)
-	return rn, nil
+	return true
 }
 
 func (f *setterFilter) walk(n *yaml.Node, flow bool) {
