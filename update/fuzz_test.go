@@ -246,8 +246,8 @@ var documentSeeds = []string{
 // the same output, changes and warnings; where it does not, a file whose
 // marked documents do not parse alone gets the same error.
 func checkPerDocument(t *testing.T, in []byte) {
-	wOut, wChanges, wWarnings, wErr := rewrite("f.yaml", in, testImages, true)
-	out, changes, warnings, err := rewrite("f.yaml", in, testImages, false)
+	wOut, wChanges, wWarnings, wErr := rewrite("f.yaml", in, testImages, true, nil)
+	out, changes, warnings, err := rewrite("f.yaml", in, testImages, false, plainCache{})
 	if wErr != nil {
 		if err != nil && err.Error() != wErr.Error() {
 			t.Fatalf("whole file: %v; per document: %v\n%q", wErr, err, in)

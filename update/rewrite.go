@@ -25,12 +25,14 @@ import (
 // does not parse, or a scalar's source position does not match its value);
 // out is then src. Warnings name markers that were left alone.
 func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, changes []Change, warnings []Warning, err error) {
-	return rewrite(name, src, images, false)
+	return rewrite(name, src, images, false, nil)
 }
 
 // rewrite is Rewrite; whole parses every document of the file, as
 // Rewrite did before it parsed only the marked ones (the tests compare).
-func rewrite(name string, src []byte, images map[PolicyRef]Image, whole bool) (out []byte, changes []Change, warnings []Warning, err error) {
+// plain, when not nil, keeps what plainSafe said of each new value, for
+// the next files of a pass (every marker of an image gets the same one).
+func rewrite(name string, src []byte, images map[PolicyRef]Image, whole bool, plain plainCache) (out []byte, changes []Change, warnings []Warning, err error) {
 	if !bytes.Contains(src, markerScreen) {
 		return src, nil, nil, nil
 	}
@@ -116,7 +118,7 @@ func rewrite(name string, src []byte, images map[PolicyRef]Image, whole bool) (o
 		if n.Value == newVal {
 			continue
 		}
-		splices = append(splices, splice{start: start, end: end, text: render(newVal, n.Style, t.flow)})
+		splices = append(splices, splice{start: start, end: end, text: render(newVal, n.Style, t.flow, plain)})
 		changes = append(changes, Change{
 			File:   name,
 			Line:   lineOf(lines, start),
@@ -576,7 +578,7 @@ func scalarSpan(src []byte, starts []int, n *yaml.Node, flow bool) (start, end i
 
 // render writes v as a scalar in the given original style: quoted styles are
 // kept; plain stays plain only if it would read back as the same string.
-func render(v string, style yaml.Style, flow bool) string {
+func render(v string, style yaml.Style, flow bool, plain plainCache) string {
 	switch {
 	case style&yaml.DoubleQuotedStyle != 0:
 		return doubleQuote(v)
@@ -586,7 +588,7 @@ func render(v string, style yaml.Style, flow bool) string {
 		}
 		return doubleQuote(v)
 	}
-	if plainSafe(v, flow) {
+	if plain.safe(v, flow) {
 		return v
 	}
 	return doubleQuote(v)
@@ -645,6 +647,28 @@ var yaml11RE = regexp.MustCompile(`^(?:` +
 	`|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)` +
 	`|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*Z|[-+][0-9]{1,2}(?::[0-9]{2})?)?)?` +
 	`)$`)
+
+// plainCache remembers plainSafe's answers (it parses v as YAML).
+type plainCache map[plainKey]bool
+
+type plainKey struct {
+	v    string
+	flow bool
+}
+
+// safe is plainSafe, looked up in c first; a nil c only computes.
+func (c plainCache) safe(v string, flow bool) bool {
+	if c == nil {
+		return plainSafe(v, flow)
+	}
+	k := plainKey{v, flow}
+	ok, found := c[k]
+	if !found {
+		ok = plainSafe(v, flow)
+		c[k] = ok
+	}
+	return ok
+}
 
 // plainSafe reports whether v, written as a plain scalar, reads back as the
 // string v under both YAML 1.2 (the yaml library itself) and YAML 1.1 rules.
