@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -71,14 +73,7 @@ func checkRewrite(t *testing.T, in []byte) {
 		}
 		return
 	}
-	inDocs, err := decodeAll(in)
-	if err != nil {
-		t.Fatalf("input parsed in Rewrite but not here: %v", err)
-	}
-	outDocs, err := decodeAll(out)
-	if err != nil {
-		t.Fatalf("output does not parse: %v\n%q", err, out)
-	}
+	inDocs, outDocs := decodeBoth(t, in, out)
 	if len(inDocs) != len(outDocs) {
 		t.Fatalf("%d documents in, %d out", len(inDocs), len(outDocs))
 	}
@@ -118,6 +113,42 @@ func checkRewrite(t *testing.T, in []byte) {
 	}
 }
 
+// decodeBoth parses input and output of a Rewrite that changed something:
+// whole, or when the whole input does not parse, the marked documents
+// one by one (the others must be unchanged).
+func decodeBoth(t *testing.T, in, out []byte) (inDocs, outDocs []*yaml.Node) {
+	inDocs, err := decodeAll(in)
+	if err == nil {
+		if outDocs, err = decodeAll(out); err != nil {
+			t.Fatalf("output does not parse: %v\n%q", err, out)
+		}
+		return inDocs, outDocs
+	}
+	inSegs, outSegs := documentSegments(in), documentSegments(out)
+	if inSegs == nil || len(inSegs) != len(outSegs) {
+		t.Fatalf("input does not parse (%v) and is not cut in documents the same way as the output (%d, %d pieces)", err, len(inSegs), len(outSegs))
+	}
+	for i, s := range inSegs {
+		a, b := in[s.start:s.end], out[outSegs[i].start:outSegs[i].end]
+		if !bytes.Contains(a, markerKeyBytes) {
+			if !bytes.Equal(a, b) {
+				t.Fatalf("unmarked document %d changed: %q -> %q", i, a, b)
+			}
+			continue
+		}
+		ad, err := decodeAll(a)
+		if err != nil {
+			t.Fatalf("marked document %d parsed in Rewrite but not here: %v", i, err)
+		}
+		bd, err := decodeAll(b)
+		if err != nil {
+			t.Fatalf("output document %d does not parse: %v\n%q", i, err, b)
+		}
+		inDocs, outDocs = append(inDocs, ad...), append(outDocs, bd...)
+	}
+	return inDocs, outDocs
+}
+
 func splitLines(b []byte) [][]byte {
 	starts := lineStarts(b)
 	lines := make([][]byte, len(starts))
@@ -147,6 +178,9 @@ func FuzzRewrite(f *testing.F) {
 	}
 	f.Add([]byte("a: &x b # {\"$imagepolicy\": \"nginx\"}\nc: *x\n"))
 	f.Add([]byte("- [a, {b: c # {\"$imagepolicy\": \"nginx:tag\"}\n  }]\n"))
+	for _, s := range documentSeeds {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(checkRewrite)
 }
 
@@ -167,5 +201,112 @@ func TestRewriteContract(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i, s := range documentSeeds {
+		t.Run(fmt.Sprintf("document-seed-%d", i), func(t *testing.T) { checkRewrite(t, []byte(s)) })
+	}
+}
+
+// documentSeeds are inputs around document boundaries: comments before
+// and after "---", "..." ends, directives, anchors named across
+// documents, byte order marks, scalars that a "---" line ends.
+var documentSeeds = []string{
+	"a: 1\n---\nimage: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"image: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n---\nb: [unclosed\n",
+	"b: [unclosed\n---\nimage: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a: 1\n# {\"$imagepolicy\": \"nginx\"}\n---\nimage: nginx:1.0\n",
+	"a: 1\n---\n# {\"$imagepolicy\": \"nginx\"}\nimage: nginx:1.0\n",
+	"# {\"$imagepolicy\": \"nginx\"}\n---\nimage: nginx:1.0\n",
+	"# head\n\n# {\"$imagepolicy\": \"nginx\"}\n---\nimage: nginx:1.0\n---\nc: d\n",
+	"--- # {\"$imagepolicy\": \"nginx\"}\nnginx:1.0\n--- x\n",
+	"--- nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n---\n",
+	"a: &x nginx:1.0\n---\nb: *x # {\"$imagepolicy\": \"nginx\"}\nc: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n...\n%YAML 1.1\n---\nb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"%YAML 1.1\n%TAG !e! tag:example.com,2000:\n---\na: !e!x nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n---\nb: 1\n",
+	"a: 1\n...\n# {\"$imagepolicy\": \"nginx\"}\nimage: nginx:1.0\n",
+	"a: 1\n... # {\"$imagepolicy\": \"nginx\"}\nimage: nginx:1.0\n",
+	"a: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n%YAML 1.1\n---\nb: 2\n",
+	"# {\"$imagepolicy\": \"nginx\"}\nnginx:1.0\n%x\n---\nb: 2\n",
+	"a: |\n  x\n---\nb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a: \"x\n---\nb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a: plain\n  more\n---\tb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"\ufeffa: 1\n---\nb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a: 1\n---\n\ufeffb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a: 1\r\n---\r\nb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\r\n---\r\n",
+	"a: 1\u2028---\u2028b: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a: 1\n----\nb: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n",
+	"a:\n- x\n---\n- nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n---\n",
+	"a: b\n# {\"$imagepolicy\": \"nginx\"}\n",
+	"---\n---\n# {\"$imagepolicy\": \"nginx\"}\n---\na: nginx:1.0 # {\"$imagepolicy\": \"nginx:tag\"}\n",
+	"a: 1 # {\"$imagepolicy\": \"nginx\"}\n---\n{b: nginx:1.0, # {\"$imagepolicy\": \"nginx\"}\n}\n",
+}
+
+// checkPerDocument holds the per-document parse to the whole-file one:
+// where the whole file parses, parsing only its marked documents gives
+// the same output, changes and warnings; where it does not, a file whose
+// marked documents do not parse alone gets the same error.
+func checkPerDocument(t *testing.T, in []byte) {
+	wOut, wChanges, wWarnings, wErr := rewrite("f.yaml", in, testImages, true, nil)
+	out, changes, warnings, err := rewrite("f.yaml", in, testImages, false, plainCache{})
+	if wErr != nil {
+		if err != nil && err.Error() != wErr.Error() {
+			t.Fatalf("whole file: %v; per document: %v\n%q", wErr, err, in)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("the whole file rewrites, per document: %v\n%q", err, in)
+	}
+	if diff := cmp.Diff(string(wOut), string(out)); diff != "" {
+		t.Fatalf("output (-whole +per document):\n%s\n%q", diff, in)
+	}
+	if diff := cmp.Diff(wChanges, changes); diff != "" {
+		t.Fatalf("changes (-whole +per document):\n%s\n%q", diff, in)
+	}
+	if diff := cmp.Diff(wWarnings, warnings); diff != "" {
+		t.Fatalf("warnings (-whole +per document):\n%s\n%q", diff, in)
+	}
+}
+
+func FuzzRewritePerDocument(f *testing.F) {
+	root := filepath.Join("..", "testdata", "update")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(p)) == "expected" {
+			return err
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, markerScreen) {
+			f.Add(b)
+		}
+		return nil
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range documentSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkPerDocument)
+}
+
+// TestRewritePerDocument runs the per-document check over the golden
+// inputs, the document seeds and generated fleet files.
+func TestRewritePerDocument(t *testing.T) {
+	root := filepath.Join("..", "testdata", "update")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		t.Run(filepath.ToSlash(p[len(root)+1:]), func(t *testing.T) { checkPerDocument(t, b) })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range documentSeeds {
+		t.Run(fmt.Sprintf("seed-%d", i), func(t *testing.T) { checkPerDocument(t, []byte(s)) })
 	}
 }

@@ -254,7 +254,7 @@ func TestRender(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.v, func(t *testing.T) {
 			st := []yaml.Style{plain: 0, single: yaml.SingleQuotedStyle, double: yaml.DoubleQuotedStyle}[tt.style]
-			got := render(tt.v, st, tt.flow)
+			got := render(tt.v, st, tt.flow, nil)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("render(%q) (-want +got):\n%s", tt.v, diff)
 			}

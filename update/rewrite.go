@@ -25,23 +25,29 @@ import (
 // does not parse, or a scalar's source position does not match its value);
 // out is then src. Warnings name markers that were left alone.
 func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, changes []Change, warnings []Warning, err error) {
+	return rewrite(name, src, images, false, nil)
+}
+
+// rewrite is Rewrite; whole parses every document of the file, as
+// Rewrite did before it parsed only the marked ones (the tests compare).
+// plain, when not nil, keeps what plainSafe said of each new value, for
+// the next files of a pass (every marker of an image gets the same one).
+func rewrite(name string, src []byte, images map[PolicyRef]Image, whole bool, plain plainCache) (out []byte, changes []Change, warnings []Warning, err error) {
 	if !bytes.Contains(src, markerScreen) {
 		return src, nil, nil, nil
 	}
 	f := &setterFilter{}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	for {
-		var doc yaml.Node
-		if derr := dec.Decode(&doc); derr == io.EOF {
-			break
-		} else if derr != nil {
-			return src, nil, nil, parseError(name, derr)
-		}
-		f.object = objectName(&doc)
-		f.orphan(&doc, doc.HeadComment, -1)
-		f.orphan(&doc, doc.FootComment, +1)
-		if _, ferr := f.Filter(yaml.NewRNode(&doc)); ferr != nil {
-			return src, nil, nil, &FileError{File: name, Err: ferr}
+	if segs := documentSegments(src); whole || segs == nil || !f.decodeSegments(src, segs) {
+		*f = setterFilter{}
+		dec := yaml.NewDecoder(bytes.NewReader(src))
+		for {
+			var doc yaml.Node
+			if derr := dec.Decode(&doc); derr == io.EOF {
+				break
+			} else if derr != nil {
+				return src, nil, nil, parseError(name, derr)
+			}
+			f.document(&doc)
 		}
 	}
 	if len(f.targets) == 0 && len(f.bad) == 0 {
@@ -112,7 +118,7 @@ func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, c
 		if n.Value == newVal {
 			continue
 		}
-		splices = append(splices, splice{start: start, end: end, text: render(newVal, n.Style, t.flow)})
+		splices = append(splices, splice{start: start, end: end, text: render(newVal, n.Style, t.flow, plain)})
 		changes = append(changes, Change{
 			File:   name,
 			Line:   lineOf(lines, start),
@@ -173,9 +179,9 @@ type badMarker struct {
 	dir  int
 }
 
-// setterFilter is a kyaml filter that walks a document and collects the
-// nodes that carry an image policy marker as a line comment, or as a head
-// comment of the node or of its mapping key. It changes nothing.
+// setterFilter walks documents and collects the nodes that carry an image
+// policy marker as a line comment, or as a head comment of the node or of
+// its mapping key. It changes nothing.
 type setterFilter struct {
 	object  string
 	targets []target
@@ -183,12 +189,22 @@ type setterFilter struct {
 	seen    map[*yaml.Node]bool
 }
 
-// Filter implements yaml.Filter.
-func (f *setterFilter) Filter(rn *yaml.RNode) (*yaml.RNode, error) {
-	root := rn.YNode() // the document's content, not the document node
+// document collects the targets of one parsed document. It reports
+// false for a node that is not a document.
+func (f *setterFilter) document(doc *yaml.Node) bool {
+	if doc.Kind != yaml.DocumentNode {
+		return false
+	}
+	f.object = objectName(doc)
+	f.orphan(doc, doc.HeadComment, -1)
+	f.orphan(doc, doc.FootComment, +1)
+	root := doc
+	if len(doc.Content) > 0 {
+		root = doc.Content[0] // the document's content, not the document node
+	}
 	f.check(root, false, root.LineComment, root.HeadComment)
 	f.walk(root, false)
-	return rn, nil
+	return true
 }
 
 func (f *setterFilter) walk(n *yaml.Node, flow bool) {
@@ -562,7 +578,7 @@ func scalarSpan(src []byte, starts []int, n *yaml.Node, flow bool) (start, end i
 
 // render writes v as a scalar in the given original style: quoted styles are
 // kept; plain stays plain only if it would read back as the same string.
-func render(v string, style yaml.Style, flow bool) string {
+func render(v string, style yaml.Style, flow bool, plain plainCache) string {
 	switch {
 	case style&yaml.DoubleQuotedStyle != 0:
 		return doubleQuote(v)
@@ -572,7 +588,7 @@ func render(v string, style yaml.Style, flow bool) string {
 		}
 		return doubleQuote(v)
 	}
-	if plainSafe(v, flow) {
+	if plain.safe(v, flow) {
 		return v
 	}
 	return doubleQuote(v)
@@ -631,6 +647,28 @@ var yaml11RE = regexp.MustCompile(`^(?:` +
 	`|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)` +
 	`|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*Z|[-+][0-9]{1,2}(?::[0-9]{2})?)?)?` +
 	`)$`)
+
+// plainCache remembers plainSafe's answers (it parses v as YAML).
+type plainCache map[plainKey]bool
+
+type plainKey struct {
+	v    string
+	flow bool
+}
+
+// safe is plainSafe, looked up in c first; a nil c only computes.
+func (c plainCache) safe(v string, flow bool) bool {
+	if c == nil {
+		return plainSafe(v, flow)
+	}
+	k := plainKey{v, flow}
+	ok, found := c[k]
+	if !found {
+		ok = plainSafe(v, flow)
+		c[k] = ok
+	}
+	return ok
+}
 
 // plainSafe reports whether v, written as a plain scalar, reads back as the
 // string v under both YAML 1.2 (the yaml library itself) and YAML 1.1 rules.

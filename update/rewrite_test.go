@@ -20,6 +20,26 @@ func TestRewrite(t *testing.T) {
 		{name: "empty", in: "", want: ""},
 		{name: "no marker", in: "image: x:1 # a comment\n", want: "image: x:1 # a comment\n"},
 		{
+			name: "syntax error in a document without markers",
+			in:   "a: [unclosed\n---\nimage: x:1 # {\"$imagepolicy\": \"nginx\"}\n---\nb: \"open\n",
+			want: "a: [unclosed\n---\nimage: docker.io/library/nginx:1.27.3 # {\"$imagepolicy\": \"nginx\"}\n---\nb: \"open\n",
+			changes: []Change{{File: "f.yaml", Line: 3, Policy: PolicyRef{Name: "nginx"}, Image: PolicyRef{Name: "nginx"},
+				Old: "x:1", New: "docker.io/library/nginx:1.27.3"}},
+		},
+		{
+			name:    "syntax error in the marked document: the whole file's error",
+			in:      "a: 1\n---\nimage: x:1 # {\"$imagepolicy\": \"nginx\"}\nb: [unclosed\n",
+			want:    "a: 1\n---\nimage: x:1 # {\"$imagepolicy\": \"nginx\"}\nb: [unclosed\n",
+			errLine: 4,
+		},
+		{
+			name: "alias to an anchor of an earlier document",
+			in:   "a: &x x:0\n---\nb: *x\nimage: x:1 # {\"$imagepolicy\": \"nginx\"}\n",
+			want: "a: &x x:0\n---\nb: *x\nimage: docker.io/library/nginx:1.27.3 # {\"$imagepolicy\": \"nginx\"}\n",
+			changes: []Change{{File: "f.yaml", Line: 4, Policy: PolicyRef{Name: "nginx"}, Image: PolicyRef{Name: "nginx"},
+				Old: "x:1", New: "docker.io/library/nginx:1.27.3"}},
+		},
+		{
 			name: "object and line",
 			in:   "kind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  image: x:1 # {\"$imagepolicy\": \"nginx\"}\n",
 			want: "kind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  image: docker.io/library/nginx:1.27.3 # {\"$imagepolicy\": \"nginx\"}\n",

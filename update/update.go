@@ -239,7 +239,8 @@ func defaultOptions() options {
 }
 
 // WithDryRun computes the result without writing any file. Default false:
-// changed files are written atomically (temp files, one sync, renames).
+// changed files are written atomically (a temporary file each, synced,
+// then renamed over the file).
 func WithDryRun(dry bool) Option {
 	return func(o *options) error {
 		o.dryRun = dry

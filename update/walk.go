@@ -169,6 +169,7 @@ type worker struct {
 	marked []markedFile
 	buf    []byte
 	dents  []byte
+	plain  plainCache
 	// incomplete is set when a directory could not be listed: the
 	// result says nothing of what it holds.
 	incomplete bool
@@ -307,7 +308,10 @@ func (w *worker) file(d *dirRef, name string) {
 	}
 	before := bytes.Clone(w.buf[:n])
 	held := w.budget.acquire(int64(n))
-	after, changes, warnings, err := Rewrite(rel, before, w.images)
+	if w.plain == nil {
+		w.plain = plainCache{}
+	}
+	after, changes, warnings, err := rewrite(rel, before, w.images, false, w.plain)
 	w.budget.release(held)
 	w.res.Warnings = append(w.res.Warnings, warnings...)
 	if err != nil {
