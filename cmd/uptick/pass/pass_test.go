@@ -123,12 +123,12 @@ func TestRunTimeoutKeepsWhatWasChosen(t *testing.T) {
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	t.Cleanup(hung.Close)
 	f := newFixture(t, fmt.Sprintf("  - {name: stuck, repository: %s/stuck/app, policy: {semver: {range: '*'}}}\n", strings.TrimPrefix(hung.URL, "http://")), strings.TrimPrefix(hung.URL, "http://"))
-	res := Run(context.Background(), f.cfg, Options{Timeout: 2 * time.Second})
+	res := Run(context.Background(), f.cfg, Options{Timeout: 6 * time.Second})
 	if !res.Pushed() {
 		t.Fatalf("nothing pushed: %v", res.Err())
 	}
 	errs := res.Errors()
-	if len(errs) != 1 || errs[0].Image != "stuck" || !strings.Contains(errs[0].Error(), "pass timed out after 2s (--timeout)") {
+	if len(errs) != 1 || errs[0].Image != "stuck" || !strings.Contains(errs[0].Error(), "pass timed out after 6s (--timeout)") {
 		t.Errorf("errors = %v, want the stuck image, naming --timeout", errs)
 	}
 	if !strings.Contains(f.git(t, "show", "main:clusters/prod/redis/values.yaml"), `tag: "7.2.5"`) {
