@@ -96,9 +96,8 @@ func BenchmarkSyncVsKubectl(b *testing.B) {
 	k := kube.Get(b)
 	kubectl := testserver.ToolPath(b, "kubectl", kubectlVersion, "kubectl")
 	uptick := filepath.Join(b.TempDir(), "uptick")
-	build := exec.Command("go", "build", "-tags", "kustomize_disable_go_plugin_support", "-o", uptick, "../cmd/uptick")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build ./cmd/uptick: %v\n%s", err, out)
+	if err := testserver.BuildUptick(uptick); err != nil {
+		b.Fatal(err)
 	}
 	cfg, _, err := sync.RESTConfig(sync.Target{Kubeconfig: k.Kubeconfig})
 	if err != nil {

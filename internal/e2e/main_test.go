@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
 // uptickBin is the uptick binary TestMain builds for this test process.
@@ -25,11 +27,6 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := moduleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "uptick-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -37,34 +34,13 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	uptickBin = filepath.Join(dir, "uptick")
-	build := exec.Command("go", "build", "-o", uptickBin, "./cmd/uptick")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/uptick: %v\n%s", err, out)
+	if err := testserver.BuildUptick(uptickBin); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	defer giteaServer.Stop()
 	defer kubeServer.Stop()
 	return m.Run()
-}
-
-// moduleRoot walks up from the working directory (the package directory
-// under `go test`) to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // result is how one uptick process ended.

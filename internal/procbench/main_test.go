@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/uptick-gitops/uptick/internal/fleet"
+	"github.com/uptick-gitops/uptick/internal/testserver"
 )
 
 // uptickBin is the binary TestMain builds; tmpRoot holds every generated
@@ -32,36 +33,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmpRoot)
-	root, err := moduleRoot()
-	if err != nil {
+	uptickBin = filepath.Join(tmpRoot, "uptick")
+	if err := testserver.BuildUptick(uptickBin); err != nil {
 		fmt.Fprintln(os.Stderr, "procbench:", err)
 		return 1
 	}
-	uptickBin = filepath.Join(tmpRoot, "uptick")
-	build := exec.Command("go", "build", "-trimpath", "-o", uptickBin, "./cmd/uptick")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "procbench: go build ./cmd/uptick: %v\n%s", err, out)
-		return 1
-	}
 	return m.Run()
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // trees are the generated fleets, by spec, made once per process.
