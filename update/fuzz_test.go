@@ -162,9 +162,13 @@ func splitLines(b []byte) [][]byte {
 	return lines
 }
 
-func FuzzRewrite(f *testing.F) {
-	root := filepath.Join("..", "testdata", "update")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+// goldenRoot holds the golden trees the fuzzers and contract tests read.
+var goldenRoot = filepath.Join("..", "testdata", "update")
+
+// addGoldenSeeds adds every golden input that carries a marker (not the
+// expected trees) to f's corpus.
+func addGoldenSeeds(f *testing.F) {
+	err := filepath.WalkDir(goldenRoot, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(p)) == "expected" {
 			return err
 		}
@@ -176,6 +180,29 @@ func FuzzRewrite(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+}
+
+// forEachGolden runs check on every golden file, inputs and expected trees
+// alike, each as a subtest named by its path.
+func forEachGolden(t *testing.T, check func(*testing.T, []byte)) {
+	err := filepath.WalkDir(goldenRoot, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		t.Run(filepath.ToSlash(p[len(goldenRoot)+1:]), func(t *testing.T) { check(t, b) })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzRewrite(f *testing.F) {
+	addGoldenSeeds(f)
 	f.Add([]byte("a: &x b # {\"$imagepolicy\": \"nginx\"}\nc: *x\n"))
 	f.Add([]byte("- [a, {b: c # {\"$imagepolicy\": \"nginx:tag\"}\n  }]\n"))
 	for _, s := range documentSeeds {
@@ -187,21 +214,7 @@ func FuzzRewrite(f *testing.F) {
 // TestRewriteContract runs the fuzz checks over every golden input, so the
 // properties hold in a plain `go test` too.
 func TestRewriteContract(t *testing.T) {
-	root := filepath.Join("..", "testdata", "update")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		t.Run(filepath.ToSlash(p[len(root)+1:]), func(t *testing.T) { checkRewrite(t, b) })
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	forEachGolden(t, checkRewrite)
 	for i, s := range documentSeeds {
 		t.Run(fmt.Sprintf("document-seed-%d", i), func(t *testing.T) { checkRewrite(t, []byte(s)) })
 	}
@@ -269,19 +282,7 @@ func checkPerDocument(t *testing.T, in []byte) {
 }
 
 func FuzzRewritePerDocument(f *testing.F) {
-	root := filepath.Join("..", "testdata", "update")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(p)) == "expected" {
-			return err
-		}
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, markerScreen) {
-			f.Add(b)
-		}
-		return nil
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
+	addGoldenSeeds(f)
 	for _, s := range documentSeeds {
 		f.Add([]byte(s))
 	}
@@ -291,21 +292,7 @@ func FuzzRewritePerDocument(f *testing.F) {
 // TestRewritePerDocument runs the per-document check over the golden
 // inputs, the document seeds and generated fleet files.
 func TestRewritePerDocument(t *testing.T) {
-	root := filepath.Join("..", "testdata", "update")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		t.Run(filepath.ToSlash(p[len(root)+1:]), func(t *testing.T) { checkPerDocument(t, b) })
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	forEachGolden(t, checkPerDocument)
 	for i, s := range documentSeeds {
 		t.Run(fmt.Sprintf("seed-%d", i), func(t *testing.T) { checkPerDocument(t, []byte(s)) })
 	}
