@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -92,62 +91,13 @@ func StartDistributionV3(t testing.TB, opts DistributionOptions) *DistributionV3
 `, d.Issuer.Realm, d.Issuer.Service, d.Issuer.Name, bundle)
 	}
 	config := filepath.Join(dir, "config.yml")
-	write(config, fmt.Appendf(nil, `version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-  secret: uptick-test-not-secret
-  tls:
-    certificate: %s
-    key: %s
-%s`, d.Root, d.Addr, certFile, keyFile, auth))
-
-	var logs SyncBuffer
-	cmd := exec.Command(bin, "serve", config)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting distribution: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	write(config, registryConfig{LogLevel: "error", Root: d.Root, Addr: d.Addr, CertFile: certFile, KeyFile: keyFile, Auth: auth}.yaml())
 	d.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	t.Cleanup(d.Transport.CloseIdleConnections)
-	client := &http.Client{Transport: d.Transport, Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := client.Get("https://" + d.Addr + "/v2/")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("distribution exited before it was ready:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("distribution on %s not ready (last: %v):\n%s", d.Addr, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	env := append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
+	serveRegistry(t, "distribution", bin, config, env, d.Addr, d.Transport, func(status int) bool {
+		return status == http.StatusOK || status == http.StatusUnauthorized
+	})
 	return d
 }
 

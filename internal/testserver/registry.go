@@ -49,9 +49,35 @@ func DistributionRegistry(t testing.TB, user, password string) *Registry {
 		certFile: certPEM,
 		keyFile:  keyPEM,
 		htpasswd: []byte(user + ":" + string(hash) + "\n"),
-		config: fmt.Appendf(nil, `version: 0.1
+		config: registryConfig{LogLevel: "warn", Root: filepath.Join(dir, "data"), Addr: addr, CertFile: certFile, KeyFile: keyFile,
+			Auth: "auth:\n  htpasswd:\n    realm: uptick-test\n    path: " + htpasswd + "\n"}.yaml(),
+	} {
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	t.Cleanup(tr.CloseIdleConnections)
+	serveRegistry(t, "docker-registry", bin, config, nil, addr, tr, func(status int) bool { return status == http.StatusUnauthorized })
+	return &Registry{Addr: addr, CAPEM: certPEM, Transport: tr}
+}
+
+// registryConfig is the config.yml of a distribution registry (Debian's
+// docker-registry 2.8 and distribution v3 read the same format) serving
+// TLS on Addr from Root.
+type registryConfig struct {
+	LogLevel, Root, Addr, CertFile, KeyFile string
+	// Auth is the config's whole auth: section; "" for none.
+	Auth string
+}
+
+func (c registryConfig) yaml() []byte {
+	return fmt.Appendf(nil, `version: 0.1
 log:
-  level: warn
+  level: %s
   accesslog:
     disabled: true
 storage:
@@ -65,22 +91,19 @@ http:
   tls:
     certificate: %s
     key: %s
-auth:
-  htpasswd:
-    realm: uptick-test
-    path: %s
-`, filepath.Join(dir, "data"), addr, certFile, keyFile, htpasswd),
-	} {
-		if err := os.WriteFile(path, content, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+%s`, c.LogLevel, c.Root, c.Addr, c.CertFile, c.KeyFile, c.Auth)
+}
 
+// serveRegistry runs `bin serve config` (env nil: the test's own) for the
+// rest of the test, and waits until GET /v2/ on addr over tr answers with
+// a status ready accepts; name is the server in failure messages.
+func serveRegistry(t testing.TB, name, bin, config string, env []string, addr string, tr *http.Transport, ready func(status int) bool) {
+	t.Helper()
 	var logs SyncBuffer
 	cmd := exec.Command(bin, "serve", config)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr, cmd.Env = &logs, &logs, env
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting docker-registry: %v", err)
+		t.Fatalf("starting %s: %v", name, err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -91,32 +114,26 @@ auth:
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr, Timeout: time.Second}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := client.Get("https://" + addr + "/v2/")
 		if err == nil {
 			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				break
+			if ready(resp.StatusCode) {
+				return
 			}
 		}
 		select {
 		case <-exited:
-			t.Fatalf("docker-registry exited before it was ready:\n%s", logs.String())
+			t.Fatalf("%s exited before it was ready:\n%s", name, logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry on %s not ready (last: %v):\n%s", addr, err, logs.String())
+			t.Fatalf("%s on %s not ready (last: %v):\n%s", name, addr, err, logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &Registry{Addr: addr, CAPEM: certPEM, Transport: tr}
 }
 
 // SyncBuffer is a goroutine-safe buffer for a server's or a logger's
