@@ -44,14 +44,9 @@ var _ gitops.Forge = (*Client)(nil)
 // New returns a client for the repository that gitURL (the fleet
 // repository's https, ssh or scp-like URL) points at.
 func New(gitURL string, opts ...Option) (*Client, error) {
-	s := forgehttp.DefaultSettings()
-	for _, o := range opts {
-		if err := o(&s); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("github client: %w", err)
+	s, err := forgehttp.Apply("github", opts)
+	if err != nil {
+		return nil, err
 	}
 	remote, err := gitops.ParseForgeRemote(gitURL)
 	if err != nil {

@@ -64,6 +64,23 @@ func DefaultSettings() Settings {
 	}
 }
 
+// Apply returns the defaults with opts applied and validated: what every
+// forge client's New starts from. An option's error is returned as it is
+// (it names the option); a failed validation is prefixed with
+// "CLIENT client: ".
+func Apply[O ~func(*Settings) error](client string, opts []O) (Settings, error) {
+	s := DefaultSettings()
+	for _, o := range opts {
+		if err := o(&s); err != nil {
+			return Settings{}, err
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return Settings{}, fmt.Errorf("%s client: %w", client, err)
+	}
+	return s, nil
+}
+
 // Validate checks settings after options were applied.
 func (s Settings) Validate() error {
 	if s.Timeout <= 0 {
