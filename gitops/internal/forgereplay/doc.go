@@ -4,5 +4,6 @@
 // taken from the forge's published API documentation (each pair cites its
 // page). The server answers the pairs in order and fails the test when a
 // request differs from the recorded one in method, path, query or JSON body,
-// or when pairs are left unused. Only tests import it.
+// or when pairs are left unused. RunPublish drives the pull request
+// publisher through three runs against such fixtures. Only tests import it.
 package forgereplay
