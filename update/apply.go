@@ -28,8 +28,8 @@ var ErrPathEscapesRoot = errors.New("path escapes the root")
 //
 // Changed files are replaced atomically, keeping their mode, unless
 // WithDryRun(true): every new content is first written to a temporary
-// file beside its target, made durable (fdatasync), and only then renamed
-// over its target. A crash at any moment
+// file beside its target, made durable (fdatasync, or one syncfs for all
+// of them), and only then renamed over its target. A crash at any moment
 // leaves each file either as it was or wholly rewritten, and at worst
 // unused temporary files (".NAME.uptick-*.tmp") behind.
 //

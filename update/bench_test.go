@@ -86,12 +86,13 @@ func BenchmarkApply(b *testing.B) {
 					}
 				}
 			})
-			// write fdatasyncs the temporary files all at once (the
-			// default); write-syncfs syncs their file system once instead.
+			// write picks the scheme as a pass does (from the machine's
+			// dirty data); write-fdatasync syncs each file,
+			// write-syncfs their file system once.
 			for _, mode := range []struct {
 				name string
 				opts []Option
-			}{{"write", nil}, {"write-syncfs", []Option{withSyncFS}}} {
+			}{{"write", nil}, {"write-fdatasync", []Option{withSync(syncPerFile)}}, {"write-syncfs", []Option{withSync(syncWholeFS)}}} {
 				b.Run(mode.name, func(b *testing.B) {
 					// Alternate between two tags so every iteration rewrites the marked files.
 					tags := [2]map[PolicyRef]Image{fleetImages(f, "1.1.0"), fleetImages(f, "1.2.0")}
@@ -127,8 +128,10 @@ func BenchmarkGrepBaseline(b *testing.B) {
 	}
 }
 
-// withSyncFS makes Apply sync each file system once instead of each file.
-func withSyncFS(o *options) error {
-	o.syncFS = true
-	return nil
+// withSync sets the scheme that makes temporary files durable.
+func withSync(m syncMode) Option {
+	return func(o *options) error {
+		o.sync = m
+		return nil
+	}
 }

@@ -3,6 +3,8 @@
 package update
 
 import (
+	"bytes"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -67,3 +69,51 @@ func syncFS(fd int) error {
 
 // datasync makes a file's data durable, and the metadata needed to read it.
 func datasync(fd int) error { return unix.Fdatasync(fd) }
+
+// quiet says whether the machine holds at most quietDirty bytes of dirty
+// data (dirty or being written back) beyond own, the pass's own temporary
+// files, so that a syncfs has little else to write. It says false when
+// /proc/meminfo cannot be read.
+func quiet(own int64) bool {
+	fd, err := openat(unix.AT_FDCWD, "/proc/meminfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var buf [8 << 10]byte
+	n := 0
+	for n < len(buf) {
+		k, err := readFD(fd, buf[n:])
+		if err != nil {
+			return false
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	dirty, ok := meminfoBytes(buf[:n], "Dirty:")
+	writeback, ok2 := meminfoBytes(buf[:n], "Writeback:")
+	return ok && ok2 && dirty+writeback <= quietDirty+own
+}
+
+// meminfoBytes returns the value of a /proc/meminfo line such as
+// "Dirty:   116 kB", in bytes.
+func meminfoBytes(meminfo []byte, key string) (int64, bool) {
+	for line := range bytes.Lines(meminfo) {
+		rest, found := bytes.CutPrefix(line, []byte(key))
+		if !found {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil || v < 0 || v > 1<<40 {
+			return 0, false
+		}
+		return v << 10, true
+	}
+	return 0, false
+}

@@ -225,7 +225,8 @@ type options struct {
 	dryRun      bool
 	concurrency int
 	maxFileSize int64
-	syncFS      bool // one syncfs per file system instead of fdatasync per file (benchmarks)
+	sync        syncMode         // how temporary files are made durable: syncAuto but in tests
+	quiet       func(int64) bool // what a test has quiet say; nil: quiet
 	incremental *incremental
 }
 
