@@ -43,7 +43,7 @@ var syncSchemes = []struct {
 }{{"per-file", syncPerFile}, {"whole-fs", syncWholeFS}, {"busy-at-flush", busyAtFlush}}
 
 // busyAtFlushOption makes the machine look quiet when a pass starts and
-// busy afterwards.
+// busy at every batch's sync.
 func busyAtFlushOption(o *options) error {
 	o.sync = syncAuto
 	asked := 0
@@ -72,7 +72,13 @@ func crashChild() int {
 	if syncMode(mode) == busyAtFlush {
 		opt = busyAtFlushOption
 	}
-	res, err := Apply(context.Background(), os.Getenv(crashDirEnv), nil, images, opt)
+	// Batches of 50 of the 120 files: two are committed while the walk
+	// goes on, the last one after it.
+	batch := func(o *options) error {
+		o.batch = 50
+		return nil
+	}
+	res, err := Apply(context.Background(), os.Getenv(crashDirEnv), nil, images, opt, batch)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1

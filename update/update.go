@@ -227,6 +227,7 @@ type options struct {
 	maxFileSize int64
 	sync        syncMode         // how temporary files are made durable: syncAuto but in tests
 	quiet       func(int64) bool // what a test has quiet say; nil: quiet
+	batch       int              // files per whole-file-system sync; 0: batchFiles
 	incremental *incremental
 }
 

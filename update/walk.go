@@ -40,9 +40,6 @@ type dirRef struct {
 	rel  string // slash path relative to Apply's root; "." for the root
 	refs atomic.Int32
 	keep bool // a start directory, closed by Apply
-	// staged and dev are the stager's, under its lock.
-	staged bool
-	dev    uint64
 }
 
 func (d *dirRef) acquire() {

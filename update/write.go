@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -16,34 +14,36 @@ import (
 
 // Every new content goes to a temporary file created beside its target
 // (O_EXCL, same directory, so the rename stays on one file system), with
-// the target's mode; it is made durable (fdatasync) and only then renamed
-// over its target. A crash before the rename leaves the target as it was
-// (and an unused temporary file); the rename is atomic and comes after
-// the new content is on disk, so after a crash each file is whole: old
-// or new.
+// the target's mode; it is made durable and only then renamed over its
+// target. A crash before the rename leaves the target as it was (and an
+// unused temporary file); the rename is atomic and comes after the new
+// content is on disk, so after a crash each file is whole: old or new.
 //
-// Two schemes make the temporary files durable; both rename a file only
-// after its new content is on disk.
+// Two schemes make the temporary files durable.
 //
 // The whole-file-system scheme, the default while the machine is quiet:
-// the temporary files are written while the walk goes on, then one
-// syncfs per file system makes them all durable at once, then the
-// renames run, ioWorkers at a time. One sync instead of one per file:
-// 1,000 files rewritten by a whole process took 0.28 s instead of 0.41 s
-// on a journaled ext4 (one journal commit instead of dozens), 0.34 s
-// instead of 0.37 s on this project's test disk (ext4 without a journal).
-// But a syncfs also writes whatever else is dirty on that file system:
-// 11 ms on a quiet machine, 0.8 s and once 11 s while other processes
-// were writing. So it is used only while the machine holds little dirty
-// data (quietDirty, read from /proc/meminfo), checked when the pass
-// starts and again right before the sync.
+// ioWorkers writers take the new contents from the walk's workers, which
+// go on parsing, and write the temporary files; every batchFiles written
+// files, one syncfs per file system makes the batch durable at once and
+// its renames run, ioWorkers at a time, while the walk goes on. One sync
+// per batch instead of one per file: 1,000 files rewritten by a whole
+// process took 0.32 s instead of 0.45 s on a journaled ext4 (a few
+// journal commits instead of dozens); on this project's test disk, ext4
+// without a journal, the writers and batches took 0.87 of the time of
+// the per-file scheme (paired medians). But a syncfs also writes
+// whatever else is dirty on that file system: 11 ms on a quiet machine,
+// 0.8 s and once 11 s while other processes were writing. So it is used
+// only while the machine holds little dirty data (quietDirty, read from
+// /proc/meminfo), checked when the pass starts and again before each
+// batch's sync; a batch that finds the machine busy is fdatasync'ed file
+// by file, ioWorkers at once.
 //
 // The per-file scheme, otherwise (and where there is no syncfs): the
-// syncs and renames run in a pipeline beside the walk, on ioWorkers
-// goroutines, so the waits for the device overlap the parsing of the next
-// files, and many fdatasyncs are in flight at once; each waits for the
-// pass's own file only. Files staged for a syncfs that then finds the
-// machine busy are fdatasync'ed the same way, ioWorkers at once.
+// walk's workers write the temporary files, and the syncs and renames
+// run in a pipeline beside the walk, on ioWorkers goroutines, so the
+// waits for the device overlap the parsing of the next files, and many
+// fdatasyncs are in flight at once; each waits for the pass's own file
+// only.
 
 // syncMode says which scheme makes the temporary files durable.
 type syncMode uint8
@@ -59,18 +59,26 @@ const (
 // cloud disk, it costs about what the per-file scheme's round trips do.
 const quietDirty = 16 << 20
 
-// maxStagedFDs bounds the descriptors held open by the syncfs scheme's
-// staged writes; the stager keeps within a quarter of the process's limit
-// too. The pipeline holds at most pipeDepth+ioWorkers.
+// maxStagedFDs bounds the descriptors held open by the whole-file-system
+// scheme: a batch of written files is synced and renamed once it holds
+// half as many files (each holds its temporary file and a reference to
+// its directory); the stager keeps within a quarter of the process's
+// limit too. The pipeline holds at most pipeDepth+ioWorkers.
 const maxStagedFDs = 1024
 
-// ioWorkers is how many syncs and renames run at once (they mostly wait
-// for the device: a rename also frees the old file's blocks), and
-// pipeDepth how many staged files may wait for one.
+// ioWorkers is how many temporary files are written, synced or renamed
+// at once (they mostly wait for the device: a create may search the inode
+// table, a rename frees the old file's blocks), and pipeDepth how many
+// files may wait for one.
 const (
 	ioWorkers = 16
 	pipeDepth = 64
 )
+
+// batchFiles is how many written files the whole-file-system scheme
+// syncs and renames together: a few batches a pass, so the renames of one
+// overlap the walk and the parsing of the files after it.
+const batchFiles = 256
 
 // stager commits the staged writes of all workers.
 type stager struct {
@@ -78,46 +86,92 @@ type stager struct {
 	// res holds the committed files and changes, and failed writes.
 	res Result
 
-	// The pipeline (the default).
-	pipeline  bool
+	mode      syncMode
+	quiet     func(own int64) bool
 	startOnce sync.Once
-	pipe      chan staged
 	wg        sync.WaitGroup
 	cancelled atomic.Bool
 
-	// The whole-file-system scheme: everything staged first.
-	mode    syncMode
-	quiet   func(own int64) bool
+	// The per-file scheme: a pipeline of syncs and renames.
+	pipeline bool
+	pipe     chan staged
+
+	// The whole-file-system scheme: writers take the new contents from
+	// writes and gather the written files in pending (under mu) until a
+	// batch is full.
+	writes  chan staged
 	pending []staged
 	bytes   int64 // written to the pending temporary files
-	fds     int   // held by pending: temporary files and directories
-	maxFDs  int
+	batch   int
 }
 
+// staged is one file on its way: its new content, then its open
+// temporary file. It holds a reference to its directory.
 type staged struct {
 	dir     *dirRef
 	fd      int // the temporary file, open until committed
 	tmp     string
 	name    string
+	mode    fs.FileMode
+	dev     uint64 // of the directory, for the whole-file-system sync
 	change  FileChange
 	changes []Change
 }
 
 func newStager(o *options) *stager {
-	s := &stager{mode: o.sync, quiet: o.quiet, maxFDs: maxStagedFDs}
+	s := &stager{mode: o.sync, quiet: o.quiet, batch: o.batch}
 	if s.quiet == nil {
 		s.quiet = quiet
+	}
+	if s.batch < 1 {
+		s.batch = batchFiles
 	}
 	s.pipeline = !haveSyncFS || o.sync == syncPerFile || o.sync == syncAuto && !s.quiet(0)
 	var lim unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && uint64(lim.Cur) < uint64(4*maxStagedFDs) {
-		s.maxFDs = max(8, int(lim.Cur)/4)
+		s.batch = min(s.batch, max(4, int(lim.Cur)/8))
 	}
 	return s
 }
 
-// commit syncs one staged file and renames it into place, unless the pass
-// was cancelled; it releases the file's directory.
+// stage has fc.After written for name in d and renamed over it, after a
+// sync; the outcome is in s.res once flush returns.
+func (s *stager) stage(d *dirRef, name string, mode fs.FileMode, fc FileChange, changes []Change) error {
+	p := staged{dir: d, name: name, mode: mode, change: fc, changes: changes}
+	if !s.pipeline {
+		s.startOnce.Do(func() { s.start(&s.writes, s.write) })
+		d.acquire()
+		s.writes <- p
+		return nil
+	}
+	fd, tmp, err := writeTemp(d.fd, name, fc.After, mode)
+	if err != nil {
+		return err
+	}
+	p.fd, p.tmp = fd, tmp
+	s.startOnce.Do(func() { s.start(&s.pipe, s.commit) })
+	d.acquire()
+	s.pipe <- p
+	return nil
+}
+
+// start runs ioWorkers goroutines taking files from a new channel.
+func (s *stager) start(ch *chan staged, f func(staged)) {
+	c := make(chan staged, pipeDepth)
+	*ch = c
+	for range ioWorkers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for p := range c {
+				f(p)
+			}
+		}()
+	}
+}
+
+// commit syncs one file of the pipeline and renames it into place,
+// unless the pass was cancelled; it releases the file's directory.
 func (s *stager) commit(p staged) {
 	err := retry(func() error { return datasync(p.fd) })
 	if cerr := unix.Close(p.fd); err == nil && cerr != nil {
@@ -139,6 +193,11 @@ func (s *stager) commit(p staged) {
 		unlinkat(p.dir.fd, p.tmp)
 	}
 	p.dir.release()
+	s.record(p, err)
+}
+
+// record notes one file's outcome.
+func (s *stager) record(p staged, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -149,144 +208,111 @@ func (s *stager) commit(p staged) {
 	s.res.Changes = append(s.res.Changes, p.changes...)
 }
 
-// stage writes fc.After to a temporary file in d for name, to be renamed
-// by flush.
-func (s *stager) stage(d *dirRef, name string, mode fs.FileMode, fc FileChange, changes []Change) error {
-	fd, tmp, err := writeTemp(d.fd, name, fc.After, mode)
+// write writes one file's temporary file for the whole-file-system
+// scheme and, when that fills a batch, commits the batch.
+func (s *stager) write(p staged) {
+	if s.cancelled.Load() {
+		p.dir.release()
+		return
+	}
+	var st unix.Stat_t
+	err := fstat(p.dir.fd, &st)
+	if err == nil {
+		p.dev = uint64(st.Dev)
+		p.fd, p.tmp, err = writeTemp(p.dir.fd, p.name, p.change.After, p.mode)
+	}
 	if err != nil {
-		return err
-	}
-	if s.pipeline {
-		s.startOnce.Do(func() {
-			s.pipe = make(chan staged, pipeDepth)
-			for range ioWorkers {
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					for p := range s.pipe {
-						s.commit(p)
-					}
-				}()
-			}
-		})
-		d.acquire()
-		s.pipe <- staged{dir: d, fd: fd, tmp: tmp, name: name, change: fc, changes: changes}
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !d.staged {
-		var st unix.Stat_t
-		if err := fstat(d.fd, &st); err != nil {
-			unix.Close(fd)
-			unlinkat(d.fd, tmp)
-			return fmt.Errorf("writing temp file for %q: %w", fc.Path, err)
-		}
-		d.staged, d.dev = true, uint64(st.Dev)
-		d.acquire()
-		s.fds++
-	}
-	s.pending = append(s.pending, staged{dir: d, fd: fd, tmp: tmp, name: name, change: fc, changes: changes})
-	s.bytes += int64(len(fc.After))
-	s.fds++
-	if s.fds >= s.maxFDs {
-		s.flushLocked()
-	}
-	return nil
-}
-
-// flush makes the staged files durable and renames them into place.
-func (s *stager) flush() {
-	if s.pipe != nil {
-		close(s.pipe)
-		s.wg.Wait()
+		p.dir.release()
+		s.record(p, err)
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flushLocked()
+	s.pending = append(s.pending, p)
+	s.bytes += int64(len(p.change.After))
+	var batch []staged
+	var bytes int64
+	if len(s.pending) >= s.batch {
+		batch, bytes = s.pending, s.bytes
+		s.pending, s.bytes = nil, 0
+	}
+	s.mu.Unlock()
+	if batch != nil {
+		s.commitBatch(batch, bytes)
+	}
 }
 
-func (s *stager) flushLocked() {
-	if len(s.pending) == 0 {
-		return
-	}
-	pending := s.pending
-	s.pending = nil
-	slices.SortFunc(pending, func(a, b staged) int { return strings.Compare(a.change.Path, b.change.Path) })
-	errs := make([]error, len(pending))
-	if s.mode == syncWholeFS || s.quiet(s.bytes) {
-		// One sync per file system the staged files are on.
+// commitBatch makes a batch of written files durable, by one syncfs per
+// file system while the machine is quiet or one fdatasync each, and then
+// renames them into place; it releases their directories.
+func (s *stager) commitBatch(batch []staged, bytes int64) {
+	errs := make([]error, len(batch))
+	if s.mode == syncWholeFS || s.quiet(bytes) {
 		byDev := map[uint64]error{}
-		for i, p := range pending {
-			err, done := byDev[p.dir.dev]
+		for i, p := range batch {
+			err, done := byDev[p.dev]
 			if !done {
 				err = syncFS(p.dir.fd)
-				byDev[p.dir.dev] = err
+				byDev[p.dev] = err
 			}
 			errs[i] = err
 		}
 	} else {
-		parallel(len(pending), ioWorkers, func(i int) {
-			errs[i] = retry(func() error { return datasync(pending[i].fd) })
+		parallel(len(batch), ioWorkers, func(i int) {
+			errs[i] = retry(func() error { return datasync(batch[i].fd) })
 		})
 	}
-	s.bytes = 0
-	for i, p := range pending {
-		if cerr := unix.Close(p.fd); errs[i] == nil && cerr != nil {
-			errs[i] = cerr
+	parallel(len(batch), ioWorkers, func(i int) {
+		p := &batch[i]
+		err := errs[i]
+		if cerr := unix.Close(p.fd); err == nil && cerr != nil {
+			err = cerr
 		}
-		s.fds--
-	}
-	parallel(len(pending), ioWorkers, func(i int) {
-		p := &pending[i]
-		if errs[i] != nil {
-			errs[i] = fmt.Errorf("syncing the new content to disk: %w", errs[i])
-		} else if err := renameat(p.dir.fd, p.tmp, p.name); err != nil {
-			errs[i] = fmt.Errorf("replacing %q: %w", p.change.Path, err)
+		if err != nil {
+			err = fmt.Errorf("syncing the new content to disk: %w", err)
+		} else if err = renameat(p.dir.fd, p.tmp, p.name); err != nil {
+			err = fmt.Errorf("replacing %q: %w", p.change.Path, err)
 		}
-		if errs[i] != nil {
+		if err != nil {
 			unlinkat(p.dir.fd, p.tmp)
 		}
+		p.dir.release()
+		s.record(*p, err)
 	})
-	for i, p := range pending {
-		if err := errs[i]; err != nil {
-			s.res.Errors = append(s.res.Errors, &FileError{File: p.change.Path, Err: err})
-			continue
-		}
-		s.res.Files = append(s.res.Files, p.change)
-		s.res.Changes = append(s.res.Changes, p.changes...)
-	}
-	s.release(pending)
 }
 
-// discard removes the staged files not yet renamed.
-func (s *stager) discard() {
-	if s.pipe != nil {
-		s.cancelled.Store(true)
-		close(s.pipe)
-		s.wg.Wait()
-		return
+// flush waits for every staged file to be committed.
+func (s *stager) flush() {
+	s.stop()
+	if len(s.pending) > 0 {
+		s.commitBatch(s.pending, s.bytes)
+		s.pending, s.bytes = nil, 0
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+}
+
+// discard waits for the files being committed and removes the temporary
+// files of the others.
+func (s *stager) discard() {
+	s.cancelled.Store(true)
+	s.stop()
 	for _, p := range s.pending {
 		unix.Close(p.fd)
 		unlinkat(p.dir.fd, p.tmp)
-		s.fds--
+		p.dir.release()
 	}
-	s.release(s.pending)
-	s.pending = nil
+	s.pending, s.bytes = nil, 0
 }
 
-func (s *stager) release(pending []staged) {
-	for _, p := range pending {
-		if p.dir.staged {
-			p.dir.staged = false
-			p.dir.release()
-			s.fds--
-		}
+// stop closes the channel of whichever scheme started and waits for its
+// goroutines.
+func (s *stager) stop() {
+	s.startOnce.Do(func() {}) // nothing staged: nothing to wait for
+	if s.pipe != nil {
+		close(s.pipe)
 	}
+	if s.writes != nil {
+		close(s.writes)
+	}
+	s.wg.Wait()
 }
 
 // parallel calls f(0) … f(n-1) on up to workers goroutines and waits.
