@@ -1,10 +1,12 @@
 package update
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -133,5 +135,29 @@ func withSync(m syncMode) Option {
 	return func(o *options) error {
 		o.sync = m
 		return nil
+	}
+}
+
+// BenchmarkRewriteMarked is the CPU of the update stage alone: rewriting
+// the marked files of the 10% fleet, read into memory first.
+func BenchmarkRewriteMarked(b *testing.B) {
+	f := benchRepo(b, 10)
+	var srcs [][]byte
+	for _, p := range f.Marked {
+		src, err := os.ReadFile(filepath.Join(f.Dir, p))
+		if err != nil {
+			b.Fatal(err)
+		}
+		srcs = append(srcs, src)
+	}
+	images := fleetImages(f, "9.9.9")
+	b.SetBytes(int64(len(bytes.Join(srcs, nil))))
+	for b.Loop() {
+		plain := plainCache{}
+		for _, src := range srcs {
+			if _, changes, _, err := rewrite("x.yaml", src, images, false, plain); err != nil || len(changes) == 0 {
+				b.Fatalf("rewrite: %v, %d changes", err, len(changes))
+			}
+		}
 	}
 }

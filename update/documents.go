@@ -66,15 +66,10 @@ func documentSegments(src []byte) []segment {
 	directives := false // the line before is a directive ("%...")
 	ended := false      // cur follows a "..." line
 	line := 0
+	br := newBreaks(src)
 	for pos := 0; pos < len(src); line++ {
-		next := pos
-		for next < len(src) {
-			if w := breakWidth(src, next); w > 0 {
-				next += w
-				break
-			}
-			next++
-		}
+		j, w := br.next(pos)
+		next := j + w
 		switch {
 		case indicator(src, pos, '-'):
 			ended = false
@@ -188,6 +183,12 @@ func (f *setterFilter) decodeSegments(src []byte, segs []segment) bool {
 		}
 		var more yaml.Node
 		if err := dec.Decode(&more); err != io.EOF {
+			return false
+		}
+		if i > 0 && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.ScalarNode {
+			// A bare scalar: after an earlier document go-yaml may drop
+			// its line comment (":0 # ..." loses it, "x:0 # ..." keeps
+			// it). The whole file decides.
 			return false
 		}
 		shiftLines(&doc, s.line)

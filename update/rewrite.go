@@ -379,13 +379,43 @@ func isParserProblem(msg string) bool {
 // breaks the way the yaml scanner does: \r\n, \r, \n, NEL, LS and PS.
 func lineStarts(src []byte) []int {
 	starts := make([]int, 1, 64)
-	for i := 0; i < len(src); i++ {
-		if w := breakWidth(src, i); w > 0 {
-			i += w - 1
-			starts = append(starts, i+1)
+	br := newBreaks(src)
+	for i := 0; ; {
+		j, w := br.next(i)
+		if w == 0 {
+			return starts
+		}
+		i = j + w
+		starts = append(starts, i)
+	}
+}
+
+// breaks finds the line breaks of src; with only "\n" ones (no '\r', and
+// no lead byte of NEL, LS or PS), by the vectorised byte search.
+type breaks struct {
+	src []byte
+	lf  bool
+}
+
+func newBreaks(src []byte) breaks {
+	return breaks{src: src, lf: bytes.IndexByte(src, '\r') < 0 && bytes.IndexByte(src, 0xC2) < 0 && bytes.IndexByte(src, 0xE2) < 0}
+}
+
+// next returns the position and the width of the first line break at or
+// after i; len(src) and 0 when there is none.
+func (b breaks) next(i int) (int, int) {
+	if b.lf {
+		if j := bytes.IndexByte(b.src[i:], '\n'); j >= 0 {
+			return i + j, 1
+		}
+		return len(b.src), 0
+	}
+	for j := i; j < len(b.src); j++ {
+		if w := breakWidth(b.src, j); w > 0 {
+			return j, w
 		}
 	}
-	return starts
+	return len(b.src), 0
 }
 
 // breakWidth is the byte length of the line break at src[i], 0 if none.

@@ -2,6 +2,7 @@ package update
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -184,4 +185,40 @@ func TestParseErrorLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lineStartsByByte is lineStarts as it was before the byte search: every
+// byte asked whether a break starts there.
+func lineStartsByByte(src []byte) []int {
+	starts := []int{0}
+	for i := 0; i < len(src); i++ {
+		if w := breakWidth(src, i); w > 0 {
+			i += w - 1
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+func TestLineStarts(t *testing.T) {
+	for _, src := range []string{
+		"", "a", "a\n", "a\nb", "\n\n", "a\r\nb\rc\n", "a\u0085b\u2028c\u2029d", "é\nè\n", "\xc2\n\xe2\x80\n\xe2", "a\r", "\r\n\r\n",
+	} {
+		t.Run(fmt.Sprintf("%q", src), func(t *testing.T) {
+			if diff := cmp.Diff(lineStartsByByte([]byte(src)), lineStarts([]byte(src))); diff != "" {
+				t.Errorf("lineStarts (-by byte +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func FuzzLineStarts(f *testing.F) {
+	for _, s := range []string{"a\nb", "a\r\nb", "x\u2028y\u0085z", "\xe2\x80\xa8\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if diff := cmp.Diff(lineStartsByByte(src), lineStarts(src)); diff != "" {
+			t.Errorf("lineStarts(%q) (-by byte +got):\n%s", src, diff)
+		}
+	})
 }
