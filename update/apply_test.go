@@ -3,6 +3,7 @@ package update
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -244,5 +245,41 @@ func TestResultErr(t *testing.T) {
 	}
 	if got := (Warning{File: "a.yaml", Line: 2, Message: "m"}).String(); got != "a.yaml:2: m" {
 		t.Errorf("Warning.String() = %q", got)
+	}
+}
+
+// TestApplyMaxFileSize holds the limit at every size, down to limits
+// shorter than the marker itself: a file at the limit is rewritten, one
+// byte over it is left alone with a warning naming the limit.
+func TestApplyMaxFileSize(t *testing.T) {
+	size := int64(len(nginxLine))
+	for _, limit := range []int64{1, 5, int64(len(markerScreen)) - 1, int64(len(markerScreen)), 2 * int64(len(markerScreen)), size - 1, size, size + 1, 64 << 10} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			root := t.TempDir()
+			writeTree(t, root, map[string]string{"a.yaml": nginxLine})
+			res, err := Apply(context.Background(), root, nil, testImages, WithMaxFileSize(limit))
+			if err != nil || res.Err() != nil {
+				t.Fatalf("Apply: %v %v", err, res.Err())
+			}
+			want, wantFiles := map[string]string{"a.yaml": nginxNew}, []string{"a.yaml"}
+			var wantWarnings []string
+			if size > limit {
+				want, wantFiles = map[string]string{"a.yaml": nginxLine}, nil
+				wantWarnings = []string{fmt.Sprintf("a.yaml: file is larger than the %s limit for a file with markers: left alone", sizeText(limit))}
+			}
+			var warnings []string
+			for _, w := range res.Warnings {
+				warnings = append(warnings, w.File+": "+w.Message)
+			}
+			if diff := cmp.Diff(wantWarnings, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantFiles, changedPaths(res)); diff != "" {
+				t.Errorf("changed files (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, readTree(t, root)); diff != "" {
+				t.Errorf("tree (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

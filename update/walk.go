@@ -342,7 +342,9 @@ func (w *worker) file(d *dirRef, name string) {
 // place, only to know whether the marker is there (over).
 func (w *worker) read(fd int) (n int, over, marked bool, err error) {
 	if w.buf == nil {
-		w.buf = make([]byte, min(64<<10, int(w.o.maxFileSize)+1))
+		// Never shorter than two marker screens: past the limit,
+		// screenRest keeps the last bytes of each read.
+		w.buf = make([]byte, min(64<<10, max(int(w.o.maxFileSize)+1, 2*len(markerScreen))))
 	}
 	buf := w.buf[:cap(w.buf)]
 	for {
@@ -361,7 +363,7 @@ func (w *worker) read(fd int) (n int, over, marked bool, err error) {
 			return 0, false, false, err
 		}
 		if k == 0 {
-			return n, false, bytes.Contains(buf[:n], markerScreen), nil
+			return n, int64(n) > w.o.maxFileSize, bytes.Contains(buf[:n], markerScreen), nil
 		}
 		n += k
 	}
