@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/uptick-gitops/uptick/cmd/uptick/config"
 	"github.com/uptick-gitops/uptick/cmd/uptick/output"
 	"github.com/uptick-gitops/uptick/cmd/uptick/pass"
 	"github.com/uptick-gitops/uptick/update"
@@ -20,6 +21,7 @@ type updateOptions struct {
 	images  []string
 	dryRun  bool
 	output  string
+	maxSize int64
 }
 
 func newCmdUpdate(streams ioStreams, g *globalOptions) *cobra.Command {
@@ -42,6 +44,7 @@ other byte of a file stays as it was.`,
 	cmd.Flags().StringArrayVar(&opts.images, "image", nil, "NAME=REF: the image policy NAME now selects REF (repeatable)")
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "print the diff instead of writing the files")
 	cmd.Flags().StringVarP(&opts.output, "output", "o", outputText, "summary format: text or json")
+	cmd.Flags().Int64Var(&opts.maxSize, "max-file-size", update.DefaultMaxFileSize, "largest file with markers rewritten, in bytes; a larger one is left alone with a warning")
 	return cmd
 }
 
@@ -79,7 +82,10 @@ func runUpdate(ctx context.Context, opts *updateOptions) error {
 	if err != nil {
 		return err
 	}
-	res := pass.Update(ctx, opts.path, images, opts.dryRun)
+	if opts.maxSize < 1 || opts.maxSize > config.MaxUpdateFileSize {
+		return &usageError{fmt.Errorf("--max-file-size: must be between 1 and %d bytes (256 MiB), got %d", config.MaxUpdateFileSize, opts.maxSize)}
+	}
+	res := pass.Update(ctx, opts.path, images, opts.dryRun, opts.maxSize)
 	if opts.dryRun && opts.output == outputText {
 		if err := output.Diff(opts.streams.Out, res); err != nil {
 			return fmt.Errorf("writing the diff: %w", err)

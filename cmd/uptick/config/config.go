@@ -118,7 +118,16 @@ type RegistrySpec struct {
 type UpdateSpec struct {
 	// Paths are relative to the repository root; default the whole root.
 	Paths []string `yaml:"paths"`
+	// MaxFileSize is the largest file with markers parsed and rewritten,
+	// in bytes (default 8388608, 8 MiB; at most MaxUpdateFileSize); a
+	// larger one is left alone with a warning. Parsing takes about ten
+	// times a file's size in memory.
+	MaxFileSize int64 `yaml:"maxFileSize"`
 }
+
+// MaxUpdateFileSize is the largest update.maxFileSize accepted: 256 MiB,
+// whose parse takes a few GiB.
+const MaxUpdateFileSize = 256 << 20
 
 // Image is one configured image, resolved: everything a pass needs about it
 // in one place.
@@ -419,6 +428,9 @@ func (v *validator) resolve(file string, f File) *Config {
 	}
 	if len(cfg.Update.Paths) == 0 {
 		cfg.Update.Paths = []string{"."}
+	}
+	if n := f.Update.MaxFileSize; n < 0 || n > MaxUpdateFileSize {
+		v.add("update.maxFileSize", fmt.Errorf("must be between 0 (the default, 8 MiB) and %d bytes (256 MiB), got %d", MaxUpdateFileSize, n))
 	}
 	for i, p := range cfg.Update.Paths {
 		clean := path.Clean(filepath.ToSlash(p))

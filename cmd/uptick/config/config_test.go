@@ -157,6 +157,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"registry tuned twice", git + img + "scan: {registries: [{host: r.example, rps: 1}, {host: r.example, rps: 2}]}\n", []string{`scan.registries[1].host: "r.example" is already tuned by scan.registries[0]`}},
 		{"negative rps", git + img + "scan: {registries: [{host: r.example, rps: -1}]}\n", []string{"scan.registries[0].rps: must be a positive number of requests per second, got -1"}},
 		{"negative limit", git + img + "scan: {limits: {pageBytes: -5}}\n", []string{"scan.limits.pageBytes: must not be negative, got -5"}},
+		{"negative update file size", git + img + "update: {maxFileSize: -1}\n", []string{"update.maxFileSize: must be between 0 (the default, 8 MiB) and 268435456 bytes (256 MiB), got -1"}},
+		{"update file size too large", git + img + "update: {maxFileSize: 268435457}\n", []string{"update.maxFileSize: must be between 0 (the default, 8 MiB) and 268435456 bytes (256 MiB), got 268435457"}},
 		{"negative scan timeout", git + img + "scan: {timeout: -1s}\n", []string{"scan.timeout: must not be negative, got -1s (line 3)"}},
 		{"number where a duration belongs", git + img + "scan: {requestTimeout: 30}\n", []string{`scan.requestTimeout: want a duration such as 30s or 2m, got "30" (line 3)`}},
 		{"malformed yaml", "git: [\n", []string{"c.yaml: not valid YAML: "}},

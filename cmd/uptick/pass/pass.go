@@ -247,6 +247,9 @@ func (e *rewriteError) Unwrap() error { return e.err }
 func (r *runner) rewrite(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool, a *Attempt) (gitops.Rewrite, error) {
 	start := time.Now()
 	opts := []update.Option{update.WithDryRun(dryRun)}
+	if n := r.cfg.Update.MaxFileSize; n > 0 {
+		opts = append(opts, update.WithMaxFileSize(n))
+	}
 	if r.cache != nil {
 		opts = append(opts, r.cache.options()...)
 	}
@@ -538,14 +541,19 @@ func (e *badInput) BadInput() bool { return true }
 
 // Update runs the rewrite stage alone on dir with the given images, no
 // registry and no git: `uptick update`. Images are named by their marker
-// reference. A dir or path that does not exist is Result.Fatal (bad input).
-func Update(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool) *Result {
+// reference; maxFileSize is update.WithMaxFileSize's, 0 for its default.
+// A dir or path that does not exist is Result.Fatal (bad input).
+func Update(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool, maxFileSize int64) *Result {
 	res := &Result{Until: Local, DryRun: dryRun, Started: time.Now()}
 	for ref, img := range images {
 		res.Images = append(res.Images, Image{Image: config.Image{Name: ref.String(), Ref: ref, Repository: img.Repository}, Chosen: img, Selected: true})
 	}
 	slices.SortFunc(res.Images, func(a, b Image) int { return strings.Compare(a.Name, b.Name) })
-	up, err := update.Apply(ctx, dir, []string{"."}, images, update.WithDryRun(dryRun))
+	opts := []update.Option{update.WithDryRun(dryRun)}
+	if maxFileSize > 0 {
+		opts = append(opts, update.WithMaxFileSize(maxFileSize))
+	}
+	up, err := update.Apply(ctx, dir, []string{"."}, images, opts...)
 	res.Durations.Update = time.Since(res.Started)
 	res.Durations.Total = res.Durations.Update
 	if err != nil {

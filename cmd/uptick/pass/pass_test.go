@@ -115,6 +115,21 @@ func TestRunPlanWritesNothing(t *testing.T) {
 	}
 }
 
+// TestRunMaxFileSize: update.maxFileSize reaches the update stage; every
+// marked file of the demo fleet is larger than 10 bytes and left alone.
+func TestRunMaxFileSize(t *testing.T) {
+	f := newFixture(t, "update: {maxFileSize: 10}\n")
+	a := Run(context.Background(), f.cfg, Options{Until: Plan}).Last()
+	if a == nil || len(a.Update.Files) != 0 || len(a.Update.Warnings) != 3 {
+		t.Fatalf("attempt %+v, want no file and 3 warnings", a)
+	}
+	for _, w := range a.Update.Warnings {
+		if !strings.Contains(w.Message, "larger than the 10-byte limit") {
+			t.Errorf("warning %v does not name the limit", w)
+		}
+	}
+}
+
 // TestRunTimeoutKeepsWhatWasChosen: a registry that never answers runs the
 // pass into --timeout, yet the image chosen from the healthy registry is
 // still committed and pushed, because commit and push keep a share of the
@@ -155,14 +170,19 @@ func TestUpdateLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	images := map[update.PolicyRef]update.Image{{Name: "app"}: {Repository: "r.example/app", Tag: "1.1.0"}}
-	res := Update(context.Background(), dir, images, false)
+	// One byte short of the file: left alone, with the limit named.
+	small := Update(context.Background(), dir, images, false, 52)
+	if w := small.Last().Update.Warnings; small.Err() != nil || len(small.Last().Update.Files) != 0 || len(w) != 1 || !strings.Contains(w[0].Message, "larger than the 52-byte limit") {
+		t.Fatalf("update under a 52-byte limit: %v %+v", small.Err(), small.Last().Update)
+	}
+	res := Update(context.Background(), dir, images, false, 53)
 	if res.Err() != nil || res.Until != Local || len(res.Last().Update.Files) != 1 {
 		t.Fatalf("update: %v %+v", res.Err(), res.Last())
 	}
 	if got, _ := os.ReadFile(file); string(got) != "image: r.example/app:1.1.0 # {\"$imagepolicy\": \"app\"}\n" {
 		t.Errorf("file = %q", got)
 	}
-	missing := Update(context.Background(), filepath.Join(dir, "nope"), images, false)
+	missing := Update(context.Background(), filepath.Join(dir, "nope"), images, false, 0)
 	if missing.Fatal == nil || !strings.Contains(missing.Fatal.Error(), "nope") {
 		t.Errorf("missing dir: fatal = %v", missing.Fatal)
 	}
