@@ -64,13 +64,6 @@ const (
 // passes in quick succession see each other as load.
 const quietDirty = 64 << 20
 
-// maxStagedFDs bounds the descriptors held open by the whole-file-system
-// scheme: a batch of written files is synced and renamed once it holds
-// half as many files (each holds its temporary file and a reference to
-// its directory); the stager keeps within a quarter of the process's
-// limit too. The pipeline holds at most pipeDepth+ioWorkers.
-const maxStagedFDs = 1024
-
 // ioWorkers is how many temporary files are written, synced or renamed
 // at once (they mostly wait for the device: a create may search the inode
 // table, a rename frees the old file's blocks), and pipeDepth how many
@@ -82,7 +75,10 @@ const (
 
 // batchFiles is how many written files the whole-file-system scheme
 // syncs and renames together: a few batches a pass, so the renames of one
-// overlap the walk and the parsing of the files after it.
+// overlap the walk and the parsing of the files after it. A batch holds a
+// descriptor per file (and keeps their directories open): under a low
+// limit of open files, batches stay within an eighth of it. The pipeline
+// holds at most pipeDepth+ioWorkers.
 const batchFiles = 256
 
 // stager commits the staged writes of all workers.
@@ -133,8 +129,8 @@ func newStager(o *options) *stager {
 	}
 	s.pipeline = !haveSyncFS || o.sync == syncPerFile || o.sync == syncAuto && !s.quiet(0)
 	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && uint64(lim.Cur) < uint64(4*maxStagedFDs) {
-		s.batch = min(s.batch, max(4, int(lim.Cur)/8))
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(8*s.batch) {
+		s.batch = max(4, int(lim.Cur)/8)
 	}
 	return s
 }
@@ -222,7 +218,9 @@ func (s *stager) write(p staged) {
 	}
 	var st unix.Stat_t
 	err := fstat(p.dir.fd, &st)
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("writing temp file for %q: %w", p.change.Path, err)
+	} else {
 		p.dev = uint64(st.Dev)
 		p.fd, p.tmp, err = writeTemp(p.dir.fd, p.name, p.change.After, p.mode)
 	}
