@@ -129,7 +129,7 @@ func newStager(o *options) *stager {
 	}
 	s.pipeline = !haveSyncFS || o.sync == syncPerFile || o.sync == syncAuto && !s.quiet(0)
 	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(8*s.batch) {
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && uint64(lim.Cur) < uint64(8*s.batch) {
 		s.batch = max(4, int(lim.Cur)/8)
 	}
 	return s
