@@ -250,13 +250,10 @@ func checkSyncBeforeRename(t *testing.T, calls []call) {
 	open := map[string]string{}     // fd → temporary file open on it
 	written := map[string]float64{} // temporary file → when its last write returned
 	synced := map[string]float64{}  // temporary file → when a sync after that write returned
-	var syncs map[string]int        // per call kind
+	syncs := map[string]int{}       // per call kind
 	renamed := 0
 	tmpRE := regexp.MustCompile(`"(\.[^"]*\.uptick-[0-9a-z]+\.tmp)"`)
 	for _, c := range calls {
-		if syncs == nil {
-			syncs = map[string]int{}
-		}
 		switch c.name {
 		case "openat":
 			if m := tmpRE.FindStringSubmatch(c.args); m != nil && c.ret != "" && c.ret[0] != '-' {

@@ -4,6 +4,7 @@ package update
 
 import (
 	"bytes"
+	"os"
 	"strconv"
 	"unsafe"
 
@@ -75,25 +76,12 @@ func datasync(fd int) error { return unix.Fdatasync(fd) }
 // files, so that a syncfs has little else to write. It says false when
 // /proc/meminfo cannot be read.
 func quiet(own int64) bool {
-	fd, err := openat(unix.AT_FDCWD, "/proc/meminfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	meminfo, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
-	var buf [8 << 10]byte
-	n := 0
-	for n < len(buf) {
-		k, err := readFD(fd, buf[n:])
-		if err != nil {
-			return false
-		}
-		if k == 0 {
-			break
-		}
-		n += k
-	}
-	dirty, ok := meminfoBytes(buf[:n], "Dirty:")
-	writeback, ok2 := meminfoBytes(buf[:n], "Writeback:")
+	dirty, ok := meminfoBytes(meminfo, "Dirty:")
+	writeback, ok2 := meminfoBytes(meminfo, "Writeback:")
 	return ok && ok2 && dirty+writeback <= quietDirty+own
 }
 

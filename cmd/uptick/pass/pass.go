@@ -242,14 +242,21 @@ type rewriteError struct{ err error }
 func (e *rewriteError) Error() string { return e.err.Error() }
 func (e *rewriteError) Unwrap() error { return e.err }
 
+// updateOptions are the update stage's options of a pass; maxFileSize 0
+// keeps update's default.
+func updateOptions(dryRun bool, maxFileSize int64) []update.Option {
+	opts := []update.Option{update.WithDryRun(dryRun)}
+	if maxFileSize > 0 {
+		opts = append(opts, update.WithMaxFileSize(maxFileSize))
+	}
+	return opts
+}
+
 // rewrite runs the update stage on dir and renders the commit message,
 // recording the result in a.
 func (r *runner) rewrite(ctx context.Context, dir string, images map[update.PolicyRef]update.Image, dryRun bool, a *Attempt) (gitops.Rewrite, error) {
 	start := time.Now()
-	opts := []update.Option{update.WithDryRun(dryRun)}
-	if n := r.cfg.Update.MaxFileSize; n > 0 {
-		opts = append(opts, update.WithMaxFileSize(n))
-	}
+	opts := updateOptions(dryRun, r.cfg.Update.MaxFileSize)
 	if r.cache != nil {
 		opts = append(opts, r.cache.options()...)
 	}
@@ -549,11 +556,7 @@ func Update(ctx context.Context, dir string, images map[update.PolicyRef]update.
 		res.Images = append(res.Images, Image{Image: config.Image{Name: ref.String(), Ref: ref, Repository: img.Repository}, Chosen: img, Selected: true})
 	}
 	slices.SortFunc(res.Images, func(a, b Image) int { return strings.Compare(a.Name, b.Name) })
-	opts := []update.Option{update.WithDryRun(dryRun)}
-	if maxFileSize > 0 {
-		opts = append(opts, update.WithMaxFileSize(maxFileSize))
-	}
-	up, err := update.Apply(ctx, dir, []string{"."}, images, opts...)
+	up, err := update.Apply(ctx, dir, []string{"."}, images, updateOptions(dryRun, maxFileSize)...)
 	res.Durations.Update = time.Since(res.Started)
 	res.Durations.Total = res.Durations.Update
 	if err != nil {
