@@ -176,6 +176,10 @@ func (f *setterFilter) decodeSegments(src []byte, segs []segment) bool {
 			// after an earlier document.
 			return false
 		}
+		if ts, ok := scanDocument(piece, s.line); ok {
+			f.targets = append(f.targets, ts...)
+			continue
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(piece))
 		var doc yaml.Node
 		if err := dec.Decode(&doc); err != nil {

@@ -37,7 +37,15 @@ func rewrite(name string, src []byte, images map[PolicyRef]Image, whole bool, pl
 		return src, nil, nil, nil
 	}
 	f := &setterFilter{}
-	if segs := documentSegments(src); whole || segs == nil || !f.decodeSegments(src, segs) {
+	parsed := false
+	if !whole {
+		if segs := documentSegments(src); segs != nil {
+			parsed = f.decodeSegments(src, segs)
+		} else if ts, ok := scanDocument(src, 0); ok {
+			f.targets, parsed = ts, true
+		}
+	}
+	if !parsed {
 		*f = setterFilter{}
 		dec := yaml.NewDecoder(bytes.NewReader(src))
 		for {
@@ -585,10 +593,12 @@ func scalarSpan(src []byte, starts []int, n *yaml.Node, flow bool) (start, end i
 		if c == '#' && j > i && isSpace(src[j-1]) {
 			break
 		}
-		if flow && strings.IndexByte(",[]{}", c) >= 0 {
+		// go-yaml ends a plain scalar in a flow collection at ",?[]{}",
+		// and at a ':' followed by a blank ("a:," is "a:").
+		if flow && strings.IndexByte(",?[]{}", c) >= 0 {
 			break
 		}
-		if flow && c == ':' && (j+1 == len(src) || isSpace(src[j+1]) || breakWidth(src, j+1) > 0 || strings.IndexByte(",[]{}", src[j+1]) >= 0) {
+		if flow && c == ':' && (j+1 == len(src) || isSpace(src[j+1]) || breakWidth(src, j+1) > 0) {
 			break
 		}
 		j++
