@@ -2,6 +2,7 @@ package update
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -282,4 +283,52 @@ func readBack(t *testing.T, src string) string {
 		t.Fatalf("parsing %q: value has tag %s", src, v.Tag)
 	}
 	return v.Value
+}
+
+// checkPlainMarker holds plainMarker to the JSON decoder: whatever it
+// reads, jsonMarker reads the same.
+func checkPlainMarker(t *testing.T, c string) {
+	v, ok := plainMarker(c)
+	if !ok {
+		return
+	}
+	wantM, wantErr := jsonMarker(c)
+	gotM, gotErr := parseMarkerValue(v)
+	if gotM != wantM || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("%q: plain read %+v, %v; JSON read %+v, %v", c, gotM, gotErr, wantM, wantErr)
+	}
+}
+
+var markerSeeds = []string{
+	`{"$imagepolicy": "ns:name"}`,
+	`{"$imagepolicy":"ns:name:tag"}`,
+	`{  "$imagepolicy"  :  "a"  }`,
+	`{"$imagepolicy": "a\"b"}`,
+	`{"$imagepolicy": "a\u0041"}`,
+	`{"$imagepolicy": "a"} x`,
+	`{"$imagepolicy": "a", "b": 1}`,
+	`{"$imagepolicy": ""}`,
+	`{"$imagepolicy": "::"}`,
+	`{"$imagepolicy": "é"}`,
+	"{\"$imagepolicy\":\t\"a\"}",
+}
+
+func TestPlainMarker(t *testing.T) {
+	accepted := 0
+	for _, c := range markerSeeds {
+		t.Run(c, func(t *testing.T) { checkPlainMarker(t, c) })
+		if _, ok := plainMarker(c); ok {
+			accepted++
+		}
+	}
+	if accepted != 5 {
+		t.Errorf("plainMarker read %d of the seeds, want 5 (the usual forms, an empty and a malformed value)", accepted)
+	}
+}
+
+func FuzzPlainMarker(f *testing.F) {
+	for _, c := range markerSeeds {
+		f.Add(c)
+	}
+	f.Fuzz(checkPlainMarker)
 }
