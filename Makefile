@@ -59,7 +59,7 @@ bench: tools
 
 ## fuzz: a short fuzzing pass over every fuzz target (FUZZTIME each).
 FUZZTIME ?= 30s
-FUZZ_TARGETS := update:FuzzRewrite update:FuzzRewritePerDocument update:FuzzLineStarts update:FuzzScanDocument update:FuzzPlainMarker update:FuzzUnmarshalState policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
+FUZZ_TARGETS := update:FuzzRewrite update:FuzzRewritePerDocument update:FuzzLineStarts update:FuzzScanDocument update:FuzzPlainMarker update:FuzzHasScreen update:FuzzUnmarshalState policy:FuzzSemVerSelect cmd/uptick:FuzzParseConfig scan:FuzzParseDockerConfig \
 	scan:FuzzRetryAfter scan:FuzzScrub scan:FuzzNextLink scan:FuzzParseChallenges scan:FuzzDecodePage \
 	gitops:FuzzRedactURL gitops:FuzzClassifyURL gitops:FuzzRefFiles \
 	gitops:FuzzParseForgeRemote gitops:FuzzParsePullRequestMarker \

@@ -161,3 +161,31 @@ func BenchmarkRewriteMarked(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScreen compares the marker screen with bytes.Contains over
+// 2,000 unmarked fleet files.
+func BenchmarkScreen(b *testing.B) {
+	var files [][]byte
+	n := 0
+	for i := range 2000 {
+		_, f, _ := fleet.File(fleet.Spec{Files: 2000, Marked: 20, Seed: 1}, i, false)
+		files = append(files, f)
+		n += len(f)
+	}
+	b.Run("contains", func(b *testing.B) {
+		b.SetBytes(int64(n))
+		for b.Loop() {
+			for _, f := range files {
+				bytes.Contains(f, markerScreen)
+			}
+		}
+	})
+	b.Run("hasScreen", func(b *testing.B) {
+		b.SetBytes(int64(n))
+		for b.Loop() {
+			for _, f := range files {
+				hasScreen(f)
+			}
+		}
+	})
+}

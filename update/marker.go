@@ -191,3 +191,22 @@ func lookup(images map[PolicyRef]Image, ref PolicyRef) (PolicyRef, Image, string
 	slices.Sort(names)
 	return PolicyRef{}, Image{}, fmt.Sprintf("image policy %q is ambiguous: %s", ref.String(), strings.Join(names, ", "))
 }
+
+// screenTail is the marker screen without its opening quote: '$' is rare
+// in YAML where '"' is common, so a search for it skips ahead in long
+// strides instead of stopping at every quoted value.
+var screenTail = markerScreen[1:]
+
+// hasScreen reports whether b holds markerScreen, as bytes.Contains does.
+func hasScreen(b []byte) bool {
+	for {
+		i := bytes.Index(b, screenTail)
+		if i < 0 {
+			return false
+		}
+		if i > 0 && b[i-1] == '"' {
+			return true
+		}
+		b = b[i+1:]
+	}
+}

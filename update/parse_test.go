@@ -1,6 +1,7 @@
 package update
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -331,4 +332,15 @@ func FuzzPlainMarker(f *testing.F) {
 		f.Add(c)
 	}
 	f.Fuzz(checkPlainMarker)
+}
+
+func FuzzHasScreen(f *testing.F) {
+	for _, s := range []string{`"$imagepolicy"`, `$imagepolicy"`, `x"$imagepolicy"`, `$imagepolicy""$imagepolicy"`, `""$imagepolicy`, `"$imagepolicy$imagepolicy"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := hasScreen(b), bytes.Contains(b, markerScreen); got != want {
+			t.Fatalf("hasScreen(%q) = %v, bytes.Contains says %v", b, got, want)
+		}
+	})
 }

@@ -33,7 +33,7 @@ func Rewrite(name string, src []byte, images map[PolicyRef]Image) (out []byte, c
 // plain, when not nil, keeps what plainSafe said of each new value, for
 // the next files of a pass (every marker of an image gets the same one).
 func rewrite(name string, src []byte, images map[PolicyRef]Image, whole bool, plain plainCache) (out []byte, changes []Change, warnings []Warning, err error) {
-	if !bytes.Contains(src, markerScreen) {
+	if !hasScreen(src) {
 		return src, nil, nil, nil
 	}
 	f := &setterFilter{}

@@ -363,7 +363,7 @@ func (w *worker) read(fd int) (n int, over, marked bool, err error) {
 			return 0, false, false, err
 		}
 		if k == 0 {
-			return n, int64(n) > w.o.maxFileSize, bytes.Contains(buf[:n], markerScreen), nil
+			return n, int64(n) > w.o.maxFileSize, hasScreen(buf[:n]), nil
 		}
 		n += k
 	}
@@ -372,7 +372,7 @@ func (w *worker) read(fd int) (n int, over, marked bool, err error) {
 // screenRest looks for the marker in the rest of a file too large to keep,
 // reusing buf (whose first n bytes were read already).
 func screenRest(fd int, buf []byte, n int) (bool, error) {
-	if bytes.Contains(buf[:n], markerScreen) {
+	if hasScreen(buf[:n]) {
 		return true, nil
 	}
 	keep := len(markerScreen) - 1
@@ -386,7 +386,7 @@ func screenRest(fd int, buf []byte, n int) (bool, error) {
 			return false, nil
 		}
 		n = keep + k
-		if bytes.Contains(buf[:n], markerScreen) {
+		if hasScreen(buf[:n]) {
 			return true, nil
 		}
 	}
