@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker-credential-helpers/client"
@@ -84,8 +85,11 @@ func helperMessage(err error) string {
 }
 
 // opaquePattern finds runs that may be tokens: long, of base64 and token
-// characters.
-var opaquePattern = regexp.MustCompile(`[A-Za-z0-9+/_.=-]{20,}`)
+// characters. It is compiled on first use (as are the package's other
+// patterns): a regexp compiled at init costs every command's start.
+var opaquePattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[A-Za-z0-9+/_.=-]{20,}`)
+})
 
 // scrubOpaque redacts what looks like a token uptick does not know: a run
 // of 20 or more token characters with upper- and lower-case letters and
@@ -93,7 +97,7 @@ var opaquePattern = regexp.MustCompile(`[A-Za-z0-9+/_.=-]{20,}`)
 // secret it holds; registry messages are scrubbed of the secrets uptick
 // sent instead.
 func scrubOpaque(s string) string {
-	return opaquePattern.ReplaceAllStringFunc(s, func(m string) string {
+	return opaquePattern().ReplaceAllStringFunc(s, func(m string) string {
 		var upper, lower, digit bool
 		for _, c := range m {
 			switch {

@@ -487,7 +487,10 @@ var manifestTypes = []string{
 	"application/vnd.docker.distribution.manifest.v2+json",
 }
 
-var digestPattern = regexp.MustCompile(`^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$`)
+// digestPattern is a manifest digest as a registry must send it.
+var digestPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$`)
+})
 
 // Digest returns the manifest digest ("sha256:...") of repository:tag,
 // with one HEAD request (the index digest for a multi-arch image): never a
@@ -529,7 +532,7 @@ func (s *Scanner) Digest(ctx context.Context, t Target, tag string) (string, err
 		return fail(sess, statusError(resp, sess.secrets()))
 	}
 	d := resp.Header.Get("Docker-Content-Digest")
-	if !digestPattern.MatchString(d) {
+	if !digestPattern().MatchString(d) {
 		if d == "" {
 			return fail(sess, fmt.Errorf("HEAD %s: the registry's answer has no Docker-Content-Digest header (uptick asks for digests by HEAD only)", redactURL(u)))
 		}

@@ -120,10 +120,12 @@ func base64Aligned(enc *base64.Encoding, v string) []string {
 
 // authHeaderPattern finds credentials uptick does not know, by their
 // shape: an Authorization header's value, a Basic or Bearer credential, a
-// JWT.
-var authHeaderPattern = regexp.MustCompile(`(?i)(authorization["']?\s*[:=]\s*\[?\s*["']?)[^"'\],\r\n]+` +
-	`|\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}` +
-	`|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+// JWT. Compiled on first use.
+var authHeaderPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(authorization["']?\s*[:=]\s*\[?\s*["']?)[^"'\],\r\n]+` +
+		`|\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}` +
+		`|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+})
 
 // scrub removes every known secret and anything shaped like a credential
 // from msg, replaces control characters (a registry's ANSI escapes,
@@ -136,11 +138,11 @@ func (s *secretSet) scrub(msg string, limit int) string {
 		}
 		s.mu.RUnlock()
 	}
-	msg = authHeaderPattern.ReplaceAllStringFunc(msg, func(m string) string {
+	msg = authHeaderPattern().ReplaceAllStringFunc(msg, func(m string) string {
 		if strings.Contains(m, redacted) || strings.HasSuffix(m, redacted[1:len(redacted)-1]) {
 			return m // already scrubbed as a known secret
 		}
-		sub := authHeaderPattern.FindStringSubmatch(m)
+		sub := authHeaderPattern().FindStringSubmatch(m)
 		switch {
 		case sub[1] != "":
 			return sub[1] + redacted

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -344,7 +345,12 @@ func scalarField(m *yaml.Node, key string) string {
 // ErrParse is wrapped by the FileError of a file that is not valid YAML.
 var ErrParse = errors.New("cannot parse yaml")
 
-var yamlLineRE = regexp.MustCompile(`^line (\d+): `)
+// yamlLineRE reads the line of a go-yaml message. The package's patterns
+// are compiled on first use: a regexp compiled at init costs every
+// command's start, and most passes never need these.
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^line (\d+): `)
+})
 
 // parseError turns a yaml decoding error into a FileError at the right line.
 // go-yaml reports 0-based lines for parser errors and 1-based lines for
@@ -354,7 +360,7 @@ var yamlLineRE = regexp.MustCompile(`^line (\d+): `)
 func parseError(name string, err error) *FileError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
@@ -680,13 +686,15 @@ func doubleQuote(v string) string {
 // (binary, octal, hex, base 60), floats, timestamps, merge and value keys.
 // The float form allows one dot only, as real 1.1 readers do (the spec's own
 // regexp would also match "6.5.3", which no reader treats as a number).
-var yaml11RE = regexp.MustCompile(`^(?:` +
-	`y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF` +
-	`|~|null|Null|NULL|<<|=` +
-	`|[-+]?0b[01_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+` +
-	`|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)` +
-	`|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*Z|[-+][0-9]{1,2}(?::[0-9]{2})?)?)?` +
-	`)$`)
+var yaml11RE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` +
+		`y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF` +
+		`|~|null|Null|NULL|<<|=` +
+		`|[-+]?0b[01_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+` +
+		`|[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)` +
+		`|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*Z|[-+][0-9]{1,2}(?::[0-9]{2})?)?)?` +
+		`)$`)
+})
 
 // plainCache remembers plainSafe's answers (it parses v as YAML).
 type plainCache map[plainKey]bool
@@ -713,7 +721,7 @@ func (c plainCache) safe(v string, flow bool) bool {
 // plainSafe reports whether v, written as a plain scalar, reads back as the
 // string v under both YAML 1.2 (the yaml library itself) and YAML 1.1 rules.
 func plainSafe(v string, flow bool) bool {
-	if v == "" || yaml11RE.MatchString(v) {
+	if v == "" || yaml11RE().MatchString(v) {
 		return false
 	}
 	if flow && strings.ContainsAny(v, ",[]{}") {
