@@ -581,12 +581,14 @@ func flowItem(line []byte, p int) (int, bool) {
 	j := p
 	for j < len(line) {
 		c := line[j]
-		if c == ',' || c == '[' || c == ']' || c == '{' || c == '}' || c == ':' || c == '#' {
+		if c == ',' || c == '[' || c == ']' || c == '{' || c == '}' || c == ':' || c == '#' || c == '?' {
 			break
 		}
 		j++
 	}
-	if j < len(line) && (line[j] == ':' && line[j-1] == ' ' || line[j] == '#' || line[j] == '[' || line[j] == '{') {
+	// go-yaml ends a flow plain scalar at any of ",?[]{}": a '?', '[' or
+	// '{' inside one, like a comment, is for the parser.
+	if j < len(line) && (line[j] == ':' && line[j-1] == ' ' || line[j] == '#' || line[j] == '[' || line[j] == '{' || line[j] == '?') {
 		return 0, false
 	}
 	for j > p && line[j-1] == ' ' {
