@@ -327,7 +327,7 @@ func (s *lineScanner) content(line []byte, indent, lineNo int, marked bool) bool
 		k++
 	}
 	isKey := k > p && k < len(line) && line[k] == ':' && (k+1 == len(line) || line[k+1] == ' ') &&
-		keyStart(line[p]) && k-p <= 128
+		plainStart(line[p]) && k-p <= 128
 	if !isKey {
 		if first {
 			return false // a scalar at the start of a line: a root scalar or a continuation
@@ -597,11 +597,10 @@ func flowItem(line []byte, p int) (int, bool) {
 	return j, j > p
 }
 
-// plainStart reports whether c may start a plain scalar here.
+// plainStart reports whether c may start a key, or a plain scalar in a
+// flow collection: a letter, a digit or one of "_./".
 func plainStart(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '/'
 }
-
-func keyStart(c byte) bool { return plainStart(c) }
 
 func isKeyChar(c byte) bool { return plainStart(c) || c == '-' }
