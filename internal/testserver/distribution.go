@@ -76,7 +76,7 @@ func StartDistributionV3(t testing.TB, opts DistributionOptions) *DistributionV3
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 
-	d := &DistributionV3{Addr: FreeAddr(t), CAPEM: certPEM, Root: storageDir(t)}
+	d := &DistributionV3{CAPEM: certPEM, Root: storageDir(t)}
 	auth := ""
 	if len(opts.Users) > 0 {
 		d.Issuer = startTokenIssuer(t, pair, opts.Users)
@@ -90,12 +90,13 @@ func StartDistributionV3(t testing.TB, opts DistributionOptions) *DistributionV3
     rootcertbundle: %s
 `, d.Issuer.Realm, d.Issuer.Service, d.Issuer.Name, bundle)
 	}
-	config := filepath.Join(dir, "config.yml")
-	write(config, registryConfig{LogLevel: "error", Root: d.Root, Addr: d.Addr, CertFile: certFile, KeyFile: keyFile, Auth: auth}.yaml())
+	config := func(addr string) []byte {
+		return registryConfig{LogLevel: "error", Root: d.Root, Addr: addr, CertFile: certFile, KeyFile: keyFile, Auth: auth}.yaml()
+	}
 	d.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	t.Cleanup(d.Transport.CloseIdleConnections)
 	env := append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
-	serveRegistry(t, "distribution", bin, config, env, d.Addr, d.Transport, func(status int) bool {
+	d.Addr = serveRegistry(t, "distribution", bin, filepath.Join(dir, "config.yml"), config, env, d.Transport, func(status int) bool {
 		return status == http.StatusOK || status == http.StatusUnauthorized
 	})
 	return d

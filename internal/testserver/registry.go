@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,25 +44,25 @@ func DistributionRegistry(t testing.TB, user, password string) *Registry {
 		t.Fatal(err)
 	}
 	htpasswd := filepath.Join(dir, "htpasswd")
-	addr := FreeAddr(t)
-	config := filepath.Join(dir, "config.yml")
 	for path, content := range map[string][]byte{
 		certFile: certPEM,
 		keyFile:  keyPEM,
 		htpasswd: []byte(user + ":" + string(hash) + "\n"),
-		config: registryConfig{LogLevel: "warn", Root: filepath.Join(dir, "data"), Addr: addr, CertFile: certFile, KeyFile: keyFile,
-			Auth: "auth:\n  htpasswd:\n    realm: uptick-test\n    path: " + htpasswd + "\n"}.yaml(),
 	} {
 		if err := os.WriteFile(path, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	config := func(addr string) []byte {
+		return registryConfig{LogLevel: "warn", Root: filepath.Join(dir, "data"), Addr: addr, CertFile: certFile, KeyFile: keyFile,
+			Auth: "auth:\n  htpasswd:\n    realm: uptick-test\n    path: " + htpasswd + "\n"}.yaml()
 	}
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	t.Cleanup(tr.CloseIdleConnections)
-	serveRegistry(t, "docker-registry", bin, config, nil, addr, tr, func(status int) bool { return status == http.StatusUnauthorized })
+	addr := serveRegistry(t, "docker-registry", bin, filepath.Join(dir, "config.yml"), config, nil, tr, func(status int) bool { return status == http.StatusUnauthorized })
 	return &Registry{Addr: addr, CAPEM: certPEM, Transport: tr}
 }
 
@@ -94,10 +95,36 @@ http:
 %s`, c.LogLevel, c.Root, c.Addr, c.CertFile, c.KeyFile, c.Auth)
 }
 
-// serveRegistry runs `bin serve config` (env nil: the test's own) for the
-// rest of the test, and waits until GET /v2/ on addr over tr answers with
-// a status ready accepts; name is the server in failure messages.
-func serveRegistry(t testing.TB, name, bin, config string, env []string, addr string, tr *http.Transport, ready func(status int) bool) {
+// serveRegistry writes config(addr) to the file config for a free
+// 127.0.0.1 port and runs `bin serve config` (env nil: the test's own) for
+// the rest of the test, until GET /v2/ over tr answers with a status ready
+// accepts; it returns the address. The port is found by binding and
+// releasing it, so another process may take it first: a registry that
+// exits saying so is started again on a fresh port. name is the server
+// in failure messages.
+func serveRegistry(t testing.TB, name, bin, config string, configFor func(addr string) []byte, env []string, tr *http.Transport, ready func(status int) bool) string {
+	t.Helper()
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		addr := FreeAddr(t)
+		if err := os.WriteFile(config, configFor(addr), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		logs, ok := runRegistry(t, name, bin, config, env, addr, tr, ready)
+		if ok {
+			return addr
+		}
+		if attempt == attempts || !strings.Contains(logs, "address already in use") {
+			t.Fatalf("%s exited before it was ready:\n%s", name, logs)
+		}
+		t.Logf("%s: %s was taken before it could bind; on a fresh port (attempt %d of %d)", name, addr, attempt+1, attempts)
+	}
+}
+
+// runRegistry starts one registry process on addr and waits for it: true
+// once it is ready (it then runs until the test ends), false with its
+// output if it exited first.
+func runRegistry(t testing.TB, name, bin, config string, env []string, addr string, tr *http.Transport, ready func(status int) bool) (string, bool) {
 	t.Helper()
 	var logs SyncBuffer
 	cmd := exec.Command(bin, "serve", config)
@@ -121,12 +148,12 @@ func serveRegistry(t testing.TB, name, bin, config string, env []string, addr st
 		if err == nil {
 			_ = resp.Body.Close()
 			if ready(resp.StatusCode) {
-				return
+				return "", true
 			}
 		}
 		select {
 		case <-exited:
-			t.Fatalf("%s exited before it was ready:\n%s", name, logs.String())
+			return logs.String(), false
 		default:
 		}
 		if time.Now().After(deadline) {
