@@ -81,7 +81,21 @@ type kubeProc struct {
 // namespace "default" exists. It is meant for TestMain, where no testing.TB
 // exists: call Stop when the tests are done. A missing binary is an error
 // naming `make tools`.
-func StartKube(opts KubeOptions) (k *Kube, err error) {
+//
+// The free ports are found by binding and releasing them, so another
+// process (a test package running beside) may take one first: a start
+// that fails on a taken address is made again, on fresh ports.
+func StartKube(opts KubeOptions) (*Kube, error) {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		k, err := startKube(opts)
+		if err == nil || attempt == attempts || !strings.Contains(err.Error(), "address already in use") {
+			return k, err
+		}
+	}
+}
+
+func startKube(opts KubeOptions) (k *Kube, err error) {
 	etcd, err := os.Stat(EtcdPath)
 	if err != nil || etcd.IsDir() {
 		return nil, fmt.Errorf("etcd is not installed at %s (Debian package etcd-server): run `make tools`", EtcdPath)
