@@ -519,7 +519,9 @@ func flowNode(line []byte, p int) (int, bool) {
 	}
 	for p < len(line) {
 		end, ok := flowItem(line, p)
-		if !ok {
+		// A key is a short scalar: go-yaml takes no key over 1,024
+		// characters, and a collection as a key is for the parser.
+		if !ok || open == '{' && (line[p] == '{' || line[p] == '[' || end-p > 128) {
 			return 0, false
 		}
 		p = end

@@ -212,7 +212,18 @@ var scanCases = []string{
 // and holds the scanner to accepting the fleet's marked documents: a
 // scanner that declined everything would pass the check alone.
 func TestScanDocumentMatchesParse(t *testing.T) {
-	for i, s := range append(documentSeeds, scanCases...) {
+	marked := "image: nginx:1.0 # {\"$imagepolicy\": \"nginx\"}\n"
+	long := []string{ // go-yaml takes no key over 1,024 characters
+		strings.Repeat("k", 1100) + ": v\n" + marked,
+		"p: {" + strings.Repeat("k", 1100) + ": v}\n" + marked,
+		"p: {\"" + strings.Repeat("k", 1100) + "\": v}\n" + marked,
+		"p: {[a]: b}\n" + marked,
+		"p: [" + strings.Repeat("x", 1100) + "]\n" + marked,
+		"p: " + strings.Repeat("x", 1100) + "\n" + marked,
+		"l:\n- " + strings.Repeat("x", 1100) + "\n" + marked,
+		"image: " + strings.Repeat("x", 1100) + " # {\"$imagepolicy\": \"nginx\"}\n",
+	}
+	for i, s := range append(append(documentSeeds, scanCases...), long...) {
 		t.Run(fmt.Sprintf("case-%d", i), func(t *testing.T) { checkScanDocument(t, []byte(s)) })
 	}
 	forEachGolden(t, func(t *testing.T, b []byte) { checkScanDocument(t, b) })
