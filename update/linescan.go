@@ -499,8 +499,8 @@ func commentOrEnd(line []byte, j int) bool {
 
 // flowNode checks the flow collection opening at line[p] and returns the
 // index after its close; it must close on the line and hold only plain
-// scalars without ':' and quoted scalars without escapes, and nested
-// collections.
+// scalars of letters, digits and "_./-", quoted scalars without escapes
+// and nested collections (not as keys).
 func flowNode(line []byte, p int) (int, bool) {
 	open := line[p]
 	closer := byte('}')
@@ -577,26 +577,17 @@ func flowItem(line []byte, p int) (int, bool) {
 		}
 		return end, true
 	}
+	// A plain scalar in a flow collection: letters, digits and "_./-"
+	// only, as a manifest's {cpu: 300m, path: /readyz} has; anything
+	// else (spaces, ':', '?', indicators) is for the parser.
 	if !plainStart(line[p]) {
 		return 0, false
 	}
 	j := p
-	for j < len(line) {
-		c := line[j]
-		if c == ',' || c == '[' || c == ']' || c == '{' || c == '}' || c == ':' || c == '#' || c == '?' {
-			break
-		}
+	for j < len(line) && isKeyChar(line[j]) {
 		j++
 	}
-	// go-yaml ends a flow plain scalar at any of ",?[]{}": a '?', '[' or
-	// '{' inside one, like a comment, is for the parser.
-	if j < len(line) && (line[j] == ':' && line[j-1] == ' ' || line[j] == '#' || line[j] == '[' || line[j] == '{' || line[j] == '?') {
-		return 0, false
-	}
-	for j > p && line[j-1] == ' ' {
-		j--
-	}
-	return j, j > p
+	return j, true
 }
 
 // plainStart reports whether c may start a key, or a plain scalar in a
