@@ -390,22 +390,17 @@ func (s *lineScanner) content(line []byte, indent, lineNo int, marked bool) bool
 // value (kind, metadata's name...), or "" for a collection.
 func (s *lineScanner) value(line []byte, v, lineNo int, marked bool, parent int, field *string, head *marker, headRaw string) bool {
 	style := yaml.Style(0)
-	var val string
-	j := v // the end of the value
+	var text []byte // a scalar's value; made a string only where kept
+	j := v          // the end of the value
 	scalar := true
 	switch c := line[v]; c {
 	case '"', '\'':
-		q := bytes.IndexByte(line[v+1:], c)
-		if q < 0 {
+		end, ok := quotedEnd(line, v)
+		if !ok {
 			return false
 		}
-		j = v + 1 + q
-		inner := line[v+1 : j]
-		j++
-		if c == '"' && bytes.IndexByte(inner, '\\') >= 0 || c == '\'' && j < len(line) && line[j] == '\'' {
-			return false
-		}
-		val = string(inner)
+		j = end
+		text = line[v+1 : j-1]
 		style = yaml.DoubleQuotedStyle
 		if c == '\'' {
 			style = yaml.SingleQuotedStyle
@@ -425,7 +420,7 @@ func (s *lineScanner) value(line []byte, v, lineNo int, marked bool, parent int,
 		if j < len(line) && (line[j] == '+' || line[j] == '-') {
 			j++
 		}
-		if !commentOrEnd(line, j) {
+		if _, ok := commentAfter(line, j); !ok {
 			return false
 		}
 		s.inBlock, s.blockParent, s.blockIndent = true, parent, -1
@@ -443,27 +438,22 @@ func (s *lineScanner) value(line []byte, v, lineNo int, marked bool, parent int,
 		for j > v && line[j-1] == ' ' {
 			j--
 		}
-		text := line[v:j]
+		text = line[v:j]
 		if bytes.Contains(text, []byte(": ")) || text[len(text)-1] == ':' {
 			return false
 		}
-		val = string(text)
 	}
 	if field != nil {
-		*field = val // "" for a collection
+		*field = string(text) // "" for a collection
 	}
-	// What follows the value: spaces, then a comment or nothing.
-	c := j
-	for c < len(line) && line[c] == ' ' {
-		c++
-	}
+	c, ok := commentAfter(line, j)
 	switch {
+	case !ok:
+		return false
 	case c == len(line):
 		if marked {
 			return false
 		}
-	case line[c] != '#' || c == j:
-		return false
 	case marked:
 		if head != nil || !scalar {
 			return false
@@ -477,24 +467,42 @@ func (s *lineScanner) value(line []byte, v, lineNo int, marked bool, parent int,
 	if head == nil {
 		return true
 	}
-	if !scalar || style == 0 && val == "" {
+	if !scalar || style == 0 && len(text) == 0 {
 		return false
 	}
 	s.targets = append(s.targets, target{
-		node: &yaml.Node{Kind: yaml.ScalarNode, Style: style, Value: val, Line: lineNo, Column: v + 1},
+		node: &yaml.Node{Kind: yaml.ScalarNode, Style: style, Value: string(text), Line: lineNo, Column: v + 1},
 		m:    *head,
 		raw:  headRaw,
 	})
 	return true
 }
 
-// commentOrEnd reports whether line[j:] is empty, or spaces and a comment.
-func commentOrEnd(line []byte, j int) bool {
+// commentAfter reads what follows a value ending at line[j]: spaces,
+// then a comment or the end. It returns where the comment starts
+// (len(line) for none); false when something else follows.
+func commentAfter(line []byte, j int) (int, bool) {
 	c := j
 	for c < len(line) && line[c] == ' ' {
 		c++
 	}
-	return c == len(line) || line[c] == '#' && c > j
+	return c, c == len(line) || line[c] == '#' && c > j
+}
+
+// quotedEnd returns the index after the quoted scalar opening at line[p]
+// (its quote), which must close on the line with no escape: no '\\' in
+// double quotes, no doubled quote in single ones.
+func quotedEnd(line []byte, p int) (int, bool) {
+	q := line[p]
+	i := bytes.IndexByte(line[p+1:], q)
+	if i < 0 {
+		return 0, false
+	}
+	end := p + 2 + i
+	if q == '"' && bytes.IndexByte(line[p+1:end-1], '\\') >= 0 || q == '\'' && end < len(line) && line[end] == '\'' {
+		return 0, false
+	}
+	return end, true
 }
 
 // flowNode checks the flow collection opening at line[p] and returns the
@@ -566,16 +574,7 @@ func flowItem(line []byte, p int) (int, bool) {
 	case '{', '[':
 		return flowNode(line, p)
 	case '"', '\'':
-		q := bytes.IndexByte(line[p+1:], c)
-		if q < 0 {
-			return 0, false
-		}
-		inner := line[p+1 : p+1+q]
-		end := p + 2 + q
-		if c == '"' && bytes.IndexByte(inner, '\\') >= 0 || c == '\'' && end < len(line) && line[end] == '\'' {
-			return 0, false
-		}
-		return end, true
+		return quotedEnd(line, p)
 	}
 	// A plain scalar in a flow collection: letters, digits and "_./-"
 	// only, as a manifest's {cpu: 300m, path: /readyz} has; anything
