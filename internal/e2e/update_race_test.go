@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,14 +64,6 @@ func TestConcurrentUpdatesLeaveFilesWhole(t *testing.T) {
 			unmarked[rel] = b
 		}
 	}
-	whole := func(rel string, b []byte) bool {
-		for _, v := range versions[rel] {
-			if bytes.Equal(b, v) {
-				return true
-			}
-		}
-		return false
-	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	var reads, torn atomic.Int64
@@ -87,7 +80,7 @@ func TestConcurrentUpdatesLeaveFilesWhole(t *testing.T) {
 					continue
 				}
 				reads.Add(1)
-				if !whole(rel, b) {
+				if !isWhole(versions[rel], b) {
 					torn.Add(1)
 					tornExample.Store(fmt.Sprintf("%s: %d bytes matching no whole version", rel, len(b)))
 				}
@@ -117,7 +110,7 @@ func TestConcurrentUpdatesLeaveFilesWhole(t *testing.T) {
 				t.Errorf("round %d: %s", round, res)
 			}
 		}
-		checkTree(t, dir, versions, unmarked, whole)
+		checkTree(t, dir, versions, unmarked)
 	}
 	stop()
 	<-readerDone
@@ -147,7 +140,7 @@ func TestConcurrentUpdatesLeaveFilesWhole(t *testing.T) {
 
 // checkTree holds the tree to whole marked files, untouched unmarked
 // files and no temporary file left behind.
-func checkTree(t *testing.T, dir string, versions map[string][][]byte, unmarked map[string][]byte, whole func(string, []byte) bool) {
+func checkTree(t *testing.T, dir string, versions map[string][][]byte, unmarked map[string][]byte) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -166,9 +159,9 @@ func checkTree(t *testing.T, dir string, versions map[string][][]byte, unmarked 
 			if !bytes.Equal(b, want) {
 				t.Errorf("unmarked file %s was changed", rel)
 			}
-		} else if _, ok := versions[rel]; !ok {
+		} else if vs, ok := versions[rel]; !ok {
 			t.Errorf("unexpected file %s", rel)
-		} else if !whole(rel, b) {
+		} else if !isWhole(vs, b) {
 			t.Errorf("%s is not whole", rel)
 		}
 		return nil
@@ -176,6 +169,11 @@ func checkTree(t *testing.T, dir string, versions map[string][][]byte, unmarked 
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// isWhole reports whether b is one of a file's whole versions.
+func isWhole(versions [][]byte, b []byte) bool {
+	return slices.ContainsFunc(versions, func(v []byte) bool { return bytes.Equal(v, b) })
 }
 
 // imagesAt maps every policy of fl to its repository at tag.
